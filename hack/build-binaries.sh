@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Build the local control plane's binaries from upstream Go modules, once per version.
+#
+#   hack/build-binaries.sh            build what is missing, print the bin directory
+#
+# Binaries land in $FORECASTOPS_CACHE (default ~/.cache/forecastops), never in the work
+# tree. A finished binary is kept by version; a half-built one is never taken for done
+# (each is written to a temp name and moved into place).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+export GOTOOLCHAIN=local
+export CGO_ENABLED=0
+export GOFLAGS=-mod=mod
+cache=${FORECASTOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/forecastops}
+bin="$cache/bin"
+work="$cache/build"
+mkdir -p "$bin" "$work"
+
+start=$(date +%s)
+say() { printf '[build %4ss] %s\n' "$(( $(date +%s) - start ))" "$*" >&2; }
+
+have() { # name version
+  [ -x "$bin/$1" ] && [ -f "$bin/.$1.version" ] && [ "$(cat "$bin/.$1.version")" = "$2" ]
+}
+install_bin() { # built-file name version
+  mv -f "$1" "$bin/$2"
+  echo "$3" > "$bin/.$2.version"
+}
+
+command -v go >/dev/null || { echo "go is not installed (need Go >= 1.26)" >&2; exit 1; }
+
+# --- etcd -----------------------------------------------------------------------------
+if ! have etcd "$ETCD_VERSION"; then
+  say "etcd $ETCD_VERSION: building from go.etcd.io/etcd/server/v3"
+  d="$work/etcd-$ETCD_VERSION"; mkdir -p "$d"
+  cat > "$d/go.mod" <<MOD
+module forecastops.local/etcdbuild
+
+go 1.26
+
+require go.etcd.io/etcd/server/v3 $ETCD_VERSION
+MOD
+  cat > "$d/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "go.etcd.io/etcd/server/v3"
+GO
+  (cd "$d" && go mod tidy >/dev/null 2>&1 || go mod tidy)
+  (cd "$d" && go build -trimpath -ldflags "-s -w" -o "$d/etcd.new" go.etcd.io/etcd/server/v3)
+  install_bin "$d/etcd.new" etcd "$ETCD_VERSION"
+  say "etcd: done"
+fi
+
+# --- kwok -----------------------------------------------------------------------------
+if ! have kwok "$KWOK_VERSION"; then
+  say "kwok $KWOK_VERSION: go install sigs.k8s.io/kwok/cmd/kwok"
+  GOBIN="$work/kwok-$KWOK_VERSION" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  install_bin "$work/kwok-$KWOK_VERSION/kwok" kwok "$KWOK_VERSION"
+  say "kwok: done"
+fi
+
+# --- Kubernetes -------------------------------------------------------------------------
+k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+missing=()
+for c in "${k8s_cmds[@]}"; do have "$c" "$KUBERNETES_VERSION" || missing+=("$c"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "Kubernetes $KUBERNETES_VERSION: building ${missing[*]} (a cold build takes tens of minutes on 2 cores)"
+  d="$work/kubernetes-$KUBERNETES_VERSION"; mkdir -p "$d/out"
+  modfile=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  {
+    printf 'module forecastops.local/k8sbuild\n\ngo 1.26\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$KUBERNETES_VERSION"
+    # every staging module k8s.io/<name> => ./staging/... becomes the published v0.x.y
+    sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#\t\1 => \1 '"$KUBERNETES_STAGING_VERSION"'#p' "$modfile"
+    printf ')\n'
+  } > "$d/go.mod"
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for c in "${k8s_cmds[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
+    printf ')\n'
+  } > "$d/tools.go"
+  (cd "$d" && go mod tidy)
+  minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+  ld="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $p.gitVersion=$KUBERNETES_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
+    ld="$ld -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+  done
+  pkgs=(); for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  (cd "$d" && go build -trimpath -ldflags "$ld" -o "$d/out/" "${pkgs[@]}")
+  for c in "${missing[@]}"; do install_bin "$d/out/$c" "$c" "$KUBERNETES_VERSION"; done
+  say "Kubernetes: done"
+fi
+
+# --- helm -----------------------------------------------------------------------------
+if ! have helm "$HELM_VERSION"; then
+  say "helm $HELM_VERSION: go install helm.sh/helm/v3/cmd/helm"
+  minor=${HELM_VERSION#v3.}; minor=${minor%%.*}
+  GOBIN="$work/helm-$HELM_VERSION" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  install_bin "$work/helm-$HELM_VERSION/helm" helm "$HELM_VERSION"
+  say "helm: done"
+fi
+
+say "all binaries ready in $bin"
+echo "$bin"
