@@ -64,6 +64,16 @@ if ! have kwok "$KWOK_VERSION"; then
   install_bin "$work/kwok-$KWOK_VERSION/kwok" kwok "$KWOK_VERSION"
   say "kwok: done"
 fi
+# kwok's "fast" stages (node initialize + lease heartbeat, pod ready/complete/delete),
+# kept beside the binary so the cluster does not depend on the module cache later.
+if [ ! -s "$bin/kwok-stages-$KWOK_VERSION.yaml" ]; then
+  kdir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
+           pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    cat "$kdir/kustomize/stage/$f.yaml"; printf '\n---\n'
+  done > "$bin/kwok-stages-$KWOK_VERSION.yaml.new"
+  mv "$bin/kwok-stages-$KWOK_VERSION.yaml.new" "$bin/kwok-stages-$KWOK_VERSION.yaml"
+fi
 
 # --- Kubernetes -------------------------------------------------------------------------
 k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)

@@ -1,0 +1,619 @@
+"""A real Kubernetes control plane as local processes, every listener on 127.0.0.1.
+
+etcd, kube-apiserver (RBAC, client certificates), kube-controller-manager,
+kube-scheduler and kwok (fake nodes whose pods become Running and Ready without
+containers), built from upstream Go modules by hack/build-binaries.sh.
+
+    python -m devenv.cluster up       # idempotent; returns when /readyz is ok and nodes are Ready
+    python -m devenv.cluster status
+    python -m devenv.cluster down     # stops exactly the processes `up` started, by pid
+
+State lives in a directory (default `.cluster/` in the repository): the admin kubeconfig
+at `<dir>/kubeconfig`, everything else (certificates, etcd data, logs, pids) in `<dir>/run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from devenv.paths import REPO, bin_dir, free_port, versions
+from devenv.pki import CertificateAuthority, KeyPair, write_service_account_keys
+
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+ADMIN_GROUP = "system:masters"
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+
+
+class ClusterError(RuntimeError):
+    """The control plane could not be started or is not healthy; the message says why."""
+
+
+def log(msg: str) -> None:
+    print(f"[cluster] {msg}", file=sys.stderr, flush=True)
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+@dataclass
+class _Proc:
+    name: str
+    pid: int
+    exe: str
+    log: Path
+
+
+@dataclass
+class LocalCluster:
+    """One control plane whose state lives in `state_dir`."""
+
+    state_dir: Path = field(default_factory=lambda: REPO / ".cluster")
+    binaries: Path = field(default_factory=bin_dir)
+    nodes: int = 2
+
+    # --- paths ------------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def _state_file(self) -> Path:
+        return self.run_dir / "state.json"
+
+    def binary(self, name: str) -> Path:
+        return self.binaries / name
+
+    def missing_binaries(self) -> list[str]:
+        names = [*COMPONENTS, "kubectl"]
+        out = [n for n in names if not os.access(self.binary(n), os.X_OK)]
+        if not self._stages_file().exists():
+            out.append(self._stages_file().name)
+        return out
+
+    def _stages_file(self) -> Path:
+        return self.binaries / f"kwok-stages-{versions()['KWOK_VERSION']}.yaml"
+
+    # --- state ------------------------------------------------------------------------
+    def _read_state(self) -> dict | None:
+        try:
+            return json.loads(self._state_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def _write_state(self, state: dict) -> None:
+        tmp = self._state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self._state_file)
+
+    @property
+    def server(self) -> str:
+        state = self._read_state()
+        if not state:
+            raise ClusterError(f"no cluster state in {self.run_dir}")
+        return state["server"]
+
+    # --- processes --------------------------------------------------------------------
+    @staticmethod
+    def _alive(proc: _Proc) -> bool:
+        """True if `pid` is running and is still the binary we started (pids get reused)."""
+        try:
+            cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+            stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            return False
+        if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # zombie: exited, not yet reaped
+            return False
+        if not cmdline:  # between fork and exec: nothing else can hold a pid we just got
+            return True
+        return cmdline.split(b"\0", 1)[0].decode(errors="replace") == proc.exe
+
+    def _procs(self) -> list[_Proc]:
+        state = self._read_state() or {}
+        return [_Proc(**(p | {"log": Path(p["log"])})) for p in state.get("procs", [])]
+
+    def _spawn(self, name: str, argv: list[str], procs: list[_Proc]) -> _Proc:
+        logfile = self.run_dir / "logs" / f"{name}.log"
+        with logfile.open("ab") as out:
+            popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.run_dir,
+                start_new_session=True,  # survives `make`; stopped only by `down`
+            )
+        proc = _Proc(name=name, pid=popen.pid, exe=argv[0], log=logfile)
+        procs.append(proc)
+        state = self._read_state() or {}
+        state["procs"] = [p.__dict__ | {"log": str(p.log)} for p in procs]
+        self._write_state(state)
+        return proc
+
+    def _wait(self, proc: _Proc, check: Callable[[], bool], what: str, timeout: float) -> None:
+        """Wait until `check()` is true; a crash or a time-out reports the log's tail."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._alive(proc):
+                raise ClusterError(
+                    f"{proc.name} exited while waiting for {what}; last lines of {proc.log}:\n"
+                    f"{tail(proc.log)}"
+                )
+            try:
+                if check():
+                    return
+            except (OSError, urllib.error.URLError, ssl.SSLError):
+                pass
+            time.sleep(0.25)
+        raise ClusterError(
+            f"{proc.name}: {what} not reached in {timeout:.0f}s; last lines of {proc.log}:\n"
+            f"{tail(proc.log)}"
+        )
+
+    # --- HTTP checks --------------------------------------------------------------------
+    def _ssl_context(self, client: KeyPair | None = None) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.run_dir / "pki" / "ca.crt"))
+        if client:
+            ctx.load_cert_chain(str(client.cert), str(client.key))
+        return ctx
+
+    def _get(self, url: str, ctx: ssl.SSLContext | None = None, insecure: bool = False) -> str:
+        if insecure:
+            ctx = ssl._create_unverified_context()  # self-signed serving certs of kcm/scheduler
+        with urllib.request.urlopen(url, timeout=3, context=ctx) as resp:
+            return resp.read().decode()
+
+    def _admin_pair(self) -> KeyPair:
+        pki = self.run_dir / "pki"
+        return KeyPair(pki / "admin.crt", pki / "admin.key")
+
+    def api(self, path: str) -> dict:
+        """GET an API path as admin and decode the JSON."""
+        ctx = self._ssl_context(self._admin_pair())
+        return json.loads(self._get(self.server + path, ctx))
+
+    def _readyz(self) -> bool:
+        return self._get(self.server + "/readyz", self._ssl_context(self._admin_pair())) == "ok"
+
+    # --- kubeconfigs ------------------------------------------------------------------
+    def _write_kubeconfig(self, path: Path, server: str, pair: KeyPair, user: str) -> Path:
+        def b64(p: Path) -> str:
+            return base64.b64encode(p.read_bytes()).decode()
+
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "forecastops-local",
+                    "cluster": {
+                        "server": server,
+                        "certificate-authority-data": b64(self.run_dir / "pki" / "ca.crt"),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": user,
+                    "user": {
+                        "client-certificate-data": b64(pair.cert),
+                        "client-key-data": b64(pair.key),
+                    },
+                }
+            ],
+            "contexts": [
+                {
+                    "name": "forecastops-local",
+                    "context": {"cluster": "forecastops-local", "user": user},
+                }
+            ],
+            "current-context": "forecastops-local",
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+        return path
+
+    def kubeconfig_for_user(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig authenticating as `user` in `groups` (a client certificate).
+
+        The certificate is signed by this cluster's CA, so RBAC decides what it may do.
+        """
+        ca = CertificateAuthority(self.run_dir / "pki")
+        stem = "user-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", user) + "-" + "-".join(groups)
+        pair = ca.issue(stem, user, orgs=tuple(groups))
+        return self._write_kubeconfig(
+            self.run_dir / "users" / f"{stem}.kubeconfig", self.server, pair, user
+        )
+
+    def kubectl(
+        self, *args: str, kubeconfig: Path | None = None, input: str | None = None, check=True
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                str(self.binary("kubectl")),
+                "--kubeconfig",
+                str(kubeconfig or self.kubeconfig),
+                *args,
+            ],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
+
+    # --- lifecycle --------------------------------------------------------------------
+    def is_running(self) -> bool:
+        procs = self._procs()
+        if not procs or {p.name for p in procs} != set(COMPONENTS):
+            return False
+        if not all(self._alive(p) for p in procs):
+            return False
+        try:
+            return self._readyz()
+        except (OSError, urllib.error.URLError, ssl.SSLError, ClusterError):
+            return False
+
+    def up(self, timeout: float = 120.0) -> None:
+        if self.is_running():
+            log(f"already up: {self.server} (kubeconfig {self.kubeconfig})")
+            self.wait_nodes_ready(timeout)
+            return
+        if self._procs():
+            log("found a stale or half-started cluster: stopping it first")
+            self.down()
+        missing = self.missing_binaries()
+        if missing:
+            raise ClusterError(
+                f"missing binaries in {self.binaries}: {', '.join(missing)} "
+                "(run `make binaries` or hack/build-binaries.sh)"
+            )
+        started = time.monotonic()
+        for sub in ("pki", "logs", "etcd", "users"):
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        ports = {
+            n: free_port() for n in ("etcd", "etcd-peer", "apiserver", "kcm", "scheduler", "kwok")
+        }
+        server = f"https://127.0.0.1:{ports['apiserver']}"
+        self._write_state({"server": server, "ports": ports, "procs": []})
+        pki = self._make_pki()
+        procs: list[_Proc] = []
+        try:
+            self._start_etcd(ports, procs)
+            self._start_apiserver(ports, pki, procs)
+            self._write_kubeconfig(self.kubeconfig, server, pki["admin"], "admin")
+            for comp, cn in (
+                ("kcm", "system:kube-controller-manager"),
+                ("scheduler", "system:kube-scheduler"),
+            ):
+                self._write_kubeconfig(self.run_dir / f"{comp}.kubeconfig", server, pki[comp], cn)
+            self._start_controller_manager(ports, pki, procs)
+            self._start_scheduler(ports, procs)
+            self._start_kwok(ports, procs)
+            self._create_nodes()
+            self.wait_nodes_ready(timeout)
+        except BaseException:
+            log("start failed: stopping what was started")
+            self.down(quiet=True, keep_logs=True)
+            raise
+        log(f"up in {time.monotonic() - started:.1f}s: {server}; kubeconfig {self.kubeconfig}")
+
+    def _make_pki(self) -> dict[str, KeyPair]:
+        ca = CertificateAuthority(self.run_dir / "pki")
+        write_service_account_keys(self.run_dir / "pki")
+        return {
+            "apiserver": ca.issue(
+                "apiserver",
+                "kube-apiserver",
+                dns=(
+                    "localhost",
+                    "kubernetes",
+                    "kubernetes.default",
+                    "kubernetes.default.svc",
+                    "kubernetes.default.svc.cluster.local",
+                ),
+                ips=("127.0.0.1", "10.0.0.1"),
+                server=True,
+            ),
+            "admin": ca.issue("admin", "admin", orgs=(ADMIN_GROUP,)),
+            "kcm": ca.issue("kcm", "system:kube-controller-manager"),
+            "scheduler": ca.issue("scheduler", "system:kube-scheduler"),
+            "kwok": ca.issue("kwok", "system:kwok-controller", orgs=(ADMIN_GROUP,)),
+        }
+
+    def _start_etcd(self, ports: dict, procs: list[_Proc]) -> None:
+        log(f"starting etcd {versions()['ETCD_VERSION']} on 127.0.0.1:{ports['etcd']}")
+        client = f"http://127.0.0.1:{ports['etcd']}"
+        peer = f"http://127.0.0.1:{ports['etcd-peer']}"
+        proc = self._spawn(
+            "etcd",
+            [
+                str(self.binary("etcd")),
+                "--name=default",
+                f"--data-dir={self.run_dir / 'etcd'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=default={peer}",
+                "--unsafe-no-fsync=true",
+                "--quota-backend-bytes=4294967296",
+                "--log-level=warn",
+            ],
+            procs,
+        )
+        self._wait(proc, lambda: '"health":"true"' in self._get(client + "/health"), "health", 30)
+
+    def _start_apiserver(self, ports: dict, pki: dict[str, KeyPair], procs: list[_Proc]) -> None:
+        log(
+            f"starting kube-apiserver {versions()['KUBERNETES_VERSION']} on 127.0.0.1:{ports['apiserver']}"
+        )
+        p = self.run_dir / "pki"
+        proc = self._spawn(
+            "kube-apiserver",
+            [
+                str(self.binary("kube-apiserver")),
+                f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={ports['apiserver']}",
+                f"--cert-dir={p}",
+                f"--tls-cert-file={pki['apiserver'].cert}",
+                f"--tls-private-key-file={pki['apiserver'].key}",
+                f"--client-ca-file={p / 'ca.crt'}",
+                "--authorization-mode=RBAC",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                f"--service-account-issuer=https://127.0.0.1:{ports['apiserver']}",
+                f"--service-account-key-file={p / 'sa.pub'}",
+                f"--service-account-signing-key-file={p / 'sa.key'}",
+                # The kubernetes Service's endpoint would be 127.0.0.1, which EndpointSlices
+                # reject; nothing in-cluster dials it (kwok pods run no containers).
+                "--endpoint-reconciler-type=none",
+                "--profiling=false",
+                "--v=1",
+            ],
+            procs,
+        )
+        self._wait(proc, self._readyz, "/readyz ok", 90)
+
+    def _start_controller_manager(self, ports: dict, pki: dict, procs: list[_Proc]) -> None:
+        log("starting kube-controller-manager")
+        p = self.run_dir / "pki"
+        kc = self.run_dir / "kcm.kubeconfig"
+        proc = self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.binary("kube-controller-manager")),
+                f"--kubeconfig={kc}",
+                f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports['kcm']}",
+                f"--cert-dir={self.run_dir / 'kcm-certs'}",
+                "--leader-elect=false",
+                "--controllers=*",
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={p / 'sa.key'}",
+                f"--root-ca-file={p / 'ca.crt'}",
+                f"--cluster-signing-cert-file={p / 'ca.crt'}",
+                f"--cluster-signing-key-file={p / 'ca.key'}",
+                "--concurrent-deployment-syncs=10",
+                "--concurrent-replicaset-syncs=10",
+                "--kube-api-qps=100",
+                "--kube-api-burst=200",
+                "--v=1",
+            ],
+            procs,
+        )
+        url = f"https://127.0.0.1:{ports['kcm']}/healthz"
+        self._wait(proc, lambda: self._get(url, insecure=True) == "ok", "/healthz ok", 60)
+
+    def _start_scheduler(self, ports: dict, procs: list[_Proc]) -> None:
+        log("starting kube-scheduler")
+        kc = self.run_dir / "scheduler.kubeconfig"
+        proc = self._spawn(
+            "kube-scheduler",
+            [
+                str(self.binary("kube-scheduler")),
+                f"--kubeconfig={kc}",
+                f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports['scheduler']}",
+                f"--cert-dir={self.run_dir / 'scheduler-certs'}",
+                "--leader-elect=false",
+                "--kube-api-qps=100",
+                "--kube-api-burst=200",
+                "--v=1",
+            ],
+            procs,
+        )
+        url = f"https://127.0.0.1:{ports['scheduler']}/healthz"
+        self._wait(proc, lambda: self._get(url, insecure=True) == "ok", "/healthz ok", 60)
+
+    def _start_kwok(self, ports: dict, procs: list[_Proc]) -> None:
+        log(f"starting kwok {versions()['KWOK_VERSION']} ({self.nodes} fake nodes)")
+        kc = self._write_kubeconfig(
+            self.run_dir / "kwok.kubeconfig",
+            self.server,
+            KeyPair(self.run_dir / "pki" / "kwok.crt", self.run_dir / "pki" / "kwok.key"),
+            "system:kwok-controller",
+        )
+        proc = self._spawn(
+            "kwok",
+            [
+                str(self.binary("kwok")),
+                f"--kubeconfig={kc}",
+                f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
+                f"--config={self._stages_file()}",
+                f"--server-address=127.0.0.1:{ports['kwok']}",
+                "--node-ip=127.0.0.1",
+                "--cidr=10.244.0.1/16",
+            ],
+            procs,
+        )
+        url = f"http://127.0.0.1:{ports['kwok']}/healthz"
+        self._wait(proc, lambda: self._get(url) == "ok", "/healthz ok", 60)
+
+    def _create_nodes(self) -> None:
+        docs = [node_manifest(f"kwok-node-{i}") for i in range(self.nodes)]
+        self.kubectl("apply", "-f", "-", input="\n---\n".join(yaml.safe_dump(d) for d in docs))
+
+    def wait_nodes_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        kwok = next((p for p in self._procs() if p.name == "kwok"), None)
+        while time.monotonic() < deadline:
+            nodes = self.api("/api/v1/nodes").get("items", [])
+            ready = [n for n in nodes if _node_ready(n)]
+            if nodes and len(ready) == len(nodes):
+                log(
+                    f"{len(ready)} node(s) Ready: {', '.join(n['metadata']['name'] for n in ready)}"
+                )
+                return
+            if kwok and not self._alive(kwok):
+                raise ClusterError(f"kwok exited; last lines of {kwok.log}:\n{tail(kwok.log)}")
+            time.sleep(0.5)
+        raise ClusterError(f"nodes not Ready within {timeout:.0f}s")
+
+    def down(self, quiet: bool = False, keep_logs: bool = False) -> None:
+        """Stop exactly the processes `up` started (by pid, checked by executable)."""
+        procs = self._procs()
+        order = {name: i for i, name in enumerate(reversed(COMPONENTS))}
+        for proc in sorted(procs, key=lambda p: order.get(p.name, -1)):
+            if self._alive(proc):
+                _terminate(proc.pid)
+                if not quiet:
+                    log(f"stopped {proc.name} (pid {proc.pid})")
+        leftovers = [p for p in procs if self._alive(p)]
+        if leftovers:
+            raise ClusterError(f"could not stop: {[(p.name, p.pid) for p in leftovers]}")
+        if keep_logs:
+            self._state_file.unlink(missing_ok=True)
+        elif self.run_dir.exists():
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.kubeconfig.unlink(missing_ok=True)
+        if not quiet:
+            log("down")
+
+    def status(self) -> dict:
+        procs = self._procs()
+        return {
+            "running": self.is_running(),
+            "server": (self._read_state() or {}).get("server"),
+            "kubeconfig": str(self.kubeconfig),
+            "processes": {
+                p.name: {"pid": p.pid, "alive": alive}
+                | ({} if alive else {"log_tail": tail(p.log, 10).splitlines()})
+                for p in procs
+                for alive in [self._alive(p)]
+            },
+        }
+
+
+def _terminate(pid: int, grace: float = 10.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)  # our child (the test fixture's case)
+            if done:
+                return
+        except ChildProcessError:
+            pass  # not our child (started by an earlier `make cluster-up`)
+        if not Path(f"/proc/{pid}").exists():
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        os.waitpid(pid, os.WNOHANG)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _node_ready(node: dict) -> bool:
+    conds = node.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+
+def node_manifest(name: str, cpu: str = "32", memory: str = "256Gi", pods: str = "250") -> dict:
+    """A kwok-managed fake Node; schedulable by ordinary pods (no NoSchedule taint)."""
+    resources = {"cpu": cpu, "memory": memory, "pods": pods}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "type": "kwok",
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/hostname": name,
+                "node-role.kubernetes.io/agent": "",
+            },
+        },
+        "status": {"allocatable": resources, "capacity": resources},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devenv.cluster",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--dir", type=Path, default=REPO / ".cluster", help="state directory")
+    parser.add_argument("--nodes", type=int, default=2, help="fake nodes to create")
+    args = parser.parse_args(argv)
+    cluster = LocalCluster(state_dir=args.dir, nodes=args.nodes)
+    try:
+        if args.command == "up":
+            cluster.up()
+            print(cluster.kubeconfig)
+        elif args.command == "down":
+            cluster.down()
+        else:
+            print(json.dumps(cluster.status(), indent=2))
+            return 0 if cluster.is_running() else 1
+    except ClusterError as exc:
+        log(f"error: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""pytest fixtures for the real local control plane.
+
+- `cluster` (session): reuses the cluster of `make cluster-up` (`.cluster/`) when it is
+  running, else starts one in a temporary directory and stops it at the end.
+- `k8s_api` (session): a kubernetes.client.ApiClient authenticated as admin.
+- `namespace` (function): a fresh namespace, deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devenv.cluster import ClusterError, LocalCluster
+from devenv.paths import REPO
+from devenv.require import unavailable
+
+
+def _running_cluster() -> LocalCluster | None:
+    """The cluster named by FORECASTOPS_CLUSTER_DIR, else `.cluster/`, if it is running."""
+    for directory in filter(None, [os.environ.get("FORECASTOPS_CLUSTER_DIR"), REPO / ".cluster"]):
+        candidate = LocalCluster(state_dir=Path(directory))
+        if candidate.is_running():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    existing = _running_cluster()
+    if existing:
+        yield existing
+        return
+    fresh = LocalCluster(state_dir=tmp_path_factory.mktemp("cluster"))
+    missing = fresh.missing_binaries()
+    if missing:
+        unavailable(
+            "the local Kubernetes control plane",
+            f"binaries missing in {fresh.binaries}: {', '.join(missing)} (run `make binaries`)",
+        )
+    try:
+        fresh.up()
+    except ClusterError as exc:
+        pytest.fail(f"the local control plane did not start: {exc}")
+    yield fresh
+    fresh.down(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def k8s_api(cluster: LocalCluster):
+    from kubernetes import config
+
+    api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    yield api_client
+    api_client.close()
+
+
+@pytest.fixture
+def namespace(k8s_api, request: pytest.FixtureRequest) -> Iterator[str]:
+    from kubernetes import client
+
+    core = client.CoreV1Api(k8s_api)
+    stem = request.node.name.lower().replace("_", "-")
+    name = "t-" + "".join(c for c in stem if c.isalnum() or c == "-")[:40].strip("-")
+    name = f"{name}-{uuid.uuid4().hex[:5]}"
+    labels = getattr(request, "param", None) or {}
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+    )
+    yield name
+    core.delete_namespace(name, propagation_policy="Background")
