@@ -118,5 +118,23 @@ if ! have helm "$HELM_VERSION"; then
   say "helm: done"
 fi
 
+# --- optional CRDs the operator detects (Gateway API HTTPRoute, VPA) -------------------
+crds="$cache/crds"
+if [ ! -d "$crds/gateway-api-$GATEWAY_API_VERSION" ]; then
+  say "Gateway API $GATEWAY_API_VERSION CRDs"
+  gdir=$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$crds/gateway-api-$GATEWAY_API_VERSION.new"
+  cp "$gdir"/config/crd/standard/gateway.networking.k8s.io_*.yaml "$crds/gateway-api-$GATEWAY_API_VERSION.new/"
+  rm -f "$crds/gateway-api-$GATEWAY_API_VERSION.new/"*vap_*.yaml
+  mv "$crds/gateway-api-$GATEWAY_API_VERSION.new" "$crds/gateway-api-$GATEWAY_API_VERSION"
+fi
+if [ ! -s "$crds/vpa-$VPA_VERSION.yaml" ]; then
+  say "VerticalPodAutoscaler $VPA_VERSION CRD"
+  vdir=$(go mod download -json "k8s.io/autoscaler/vertical-pod-autoscaler@$VPA_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$crds"
+  cp "$vdir/deploy/vpa-v1-crd-gen.yaml" "$crds/vpa-$VPA_VERSION.yaml.new"
+  mv "$crds/vpa-$VPA_VERSION.yaml.new" "$crds/vpa-$VPA_VERSION.yaml"
+fi
+
 say "all binaries ready in $bin"
 echo "$bin"

@@ -1,0 +1,51 @@
+"""Third-party CRDs the operator detects at run time (VPA, Gateway API), cached by
+hack/build-binaries.sh from their Go modules, installed into a cluster on demand."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from devenv.cluster import LocalCluster
+from devenv.paths import cache_dir, versions
+
+OPTIONAL = {
+    "vpa": ("verticalpodautoscalers.autoscaling.k8s.io",),
+    "gateway-api": (
+        "gatewayclasses.gateway.networking.k8s.io",
+        "gateways.gateway.networking.k8s.io",
+        "httproutes.gateway.networking.k8s.io",
+    ),
+}
+
+
+def crd_files(name: str) -> list[Path]:
+    v = versions()
+    root = cache_dir() / "crds"
+    if name == "vpa":
+        files = [root / f"vpa-{v['VPA_VERSION']}.yaml"]
+    elif name == "gateway-api":
+        files = sorted((root / f"gateway-api-{v['GATEWAY_API_VERSION']}").glob("*.yaml"))
+    else:
+        raise ValueError(f"unknown optional CRD set {name!r}; known: {sorted(OPTIONAL)}")
+    missing = [str(f) for f in files if not f.exists()]
+    if not files or missing:
+        raise FileNotFoundError(f"{name} CRDs not cached ({missing or root}): run `make binaries`")
+    return files
+
+
+def install(cluster: LocalCluster, name: str, timeout: float = 60) -> None:
+    """Apply the CRD set and wait until each CRD is Established."""
+    for f in crd_files(name):
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(f))
+    deadline = time.monotonic() + timeout
+    for crd in OPTIONAL[name]:
+        remaining = max(1, int(deadline - time.monotonic()))
+        cluster.kubectl(
+            "wait", "--for=condition=Established", f"crd/{crd}", f"--timeout={remaining}s"
+        )
+
+
+def uninstall(cluster: LocalCluster, name: str) -> None:
+    for f in crd_files(name):
+        cluster.kubectl("delete", "--ignore-not-found", "--wait=true", "-f", str(f))
