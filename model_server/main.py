@@ -1,0 +1,164 @@
+"""``forecast-server``: build the settings once, assemble the server, run uvicorn.
+
+    forecast-server --model-uri file:///models/model.onnx --host 0.0.0.0 --port 8080
+
+Every other setting comes from ``PREDICTION_*`` environment variables (`settings`).
+uvicorn runs with uvloop and httptools, its access log off unless
+``PREDICTION_ACCESS_LOG=true``. The model loads in the background after start: the
+server answers ``/v2/health/live`` at once and ``/v2/health/ready`` once the model
+passed its golden request.
+
+``--workers N`` (default 1) starts N processes sharing the port. One process per pod is
+the recommendation on Kubernetes (scale with replicas; each pod's metrics are its own).
+With N > 1 the metrics go through prometheus-client's multiprocess mode, in the
+directory ``PROMETHEUS_MULTIPROC_DIR`` (emptied at start) or a temporary one, and ONNX
+Runtime gets cores // N threads per process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from model_server.app import ModelServerApp, create_app
+from model_server.settings import ServerSettings
+
+log = logging.getLogger("model_server")
+
+CLI_FLAGS = ("model_uri", "model_name", "host", "port", "workers")
+
+
+def build_app(settings: ServerSettings) -> ModelServerApp:
+    """The server for `settings`: metrics, optional cache and prediction log, data plane."""
+    from model_server.dataplane import DataPlane
+    from model_server.metrics import Metrics
+
+    metrics = Metrics(
+        settings.model_name,
+        settings.revision,
+        multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if settings.workers > 1
+        else None,
+    )
+    cache = predlog = None
+    if settings.redis_url is not None:
+        from model_server.cache import PredictionCache
+
+        cache = PredictionCache(
+            settings.redis_url.get_secret_value(),
+            metrics,
+            ttl_seconds=settings.cache_ttl_seconds,
+            timeout_seconds=settings.cache_timeout_ms / 1000,
+        )
+    if settings.database_url is not None:
+        from model_server.predlog import PredictionLog
+
+        predlog = PredictionLog(
+            settings.database_url.get_secret_value(),
+            settings.model_name,
+            settings.revision,
+            metrics,
+            buffer_rows=settings.predlog_buffer_rows,
+            batch_rows=settings.predlog_batch_rows,
+            flush_seconds=settings.predlog_flush_seconds,
+            retention_days=settings.predlog_retention_days,
+            store_features=settings.predlog_store_features,
+        )
+    return create_app(settings, DataPlane(settings, metrics, cache=cache, predlog=predlog))
+
+
+def worker_app() -> ModelServerApp:
+    """The app factory of each worker process (``--workers`` > 1): settings from the
+    environment, which `main` completed with the command-line flags."""
+    settings = ServerSettings()
+    configure_process(settings)
+    return build_app(settings)
+
+
+def configure_process(settings: ServerSettings) -> None:
+    """Process-wide choices: the log format and level, no ``*_created`` metric series."""
+    from prometheus_client import disable_created_metrics
+
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        force=True,
+    )
+    disable_created_metrics()
+
+
+def parse_args(argv: list[str] | None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(
+        prog="forecast-server",
+        description="Serve an ONNX forecasting model (Open Inference Protocol v2 and "
+        "/v1/forecast). Other settings: PREDICTION_* environment variables.",
+    )
+    parser.add_argument("--model-uri", help="file://, https:// or s3:// URI of model.onnx")
+    parser.add_argument("--model-name", help="the name clients use (default: forecast)")
+    parser.add_argument("--host", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (default: 8080)")
+    parser.add_argument("--workers", type=int, help="server processes (default: 1)")
+    args = parser.parse_args(argv)
+    return {k: v for k, v in vars(args).items() if k in CLI_FLAGS and v is not None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    overrides = parse_args(argv)
+    try:
+        settings = ServerSettings(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False):  # inputs may be secrets
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            print(f"forecast-server: {where}: {error['msg']}", file=sys.stderr)
+        return 2
+    configure_process(settings)
+
+    import uvicorn
+
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": settings.access_log,
+        "log_config": None,  # uvicorn logs through the root logger configured above
+        "server_header": False,
+    }
+    if settings.workers == 1:
+        uvicorn.run(build_app(settings), **options)
+        return 0
+
+    for name, value in overrides.items():  # the workers rebuild settings from the environment
+        os.environ[f"PREDICTION_{name.upper()}"] = str(value)
+    metrics_dir = _multiprocess_dir()
+    try:
+        uvicorn.run(
+            "model_server.main:worker_app", factory=True, workers=settings.workers, **options
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _multiprocess_dir() -> Path | None:
+    """Point PROMETHEUS_MULTIPROC_DIR at an empty directory; the temporary one we made,
+    if any (to remove at exit)."""
+    if given := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        for stale in Path(given).glob("*.db"):  # a previous run's values would be summed
+            stale.unlink()
+        return None
+    made = Path(tempfile.mkdtemp(prefix="forecast-server-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(made)
+    return made
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The OpenAPI descriptions of bodies that the hot path parses itself (`protocol`).
+
+The hot routes take raw bytes, so FastAPI cannot infer their schemas: these JSON
+Schemas are declared with ``openapi_extra`` and ``responses`` instead. Every error,
+on every route, is ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from model_server.protocol import NUMERIC_DATATYPES, OUTPUT_NAME
+
+STRING = {"type": "string"}
+NUMBER = {"type": "number"}
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string", "description": "what is wrong"}},
+}
+
+INFER_REQUEST = {
+    "type": "object",
+    "required": ["inputs"],
+    "properties": {
+        "id": {**STRING, "description": "echoed in the response"},
+        "parameters": {"type": "object"},
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "shape", "datatype", "data"],
+                "properties": {
+                    "name": STRING,
+                    "shape": {
+                        "type": "array",
+                        "items": {"type": "integer", "minimum": 0},
+                        "minItems": 2,
+                        "maxItems": 2,
+                        "description": "[rows, features]",
+                    },
+                    "datatype": {"type": "string", "enum": sorted(NUMERIC_DATATYPES)},
+                    "data": {
+                        "type": "array",
+                        "description": "rows x features numbers, flat or nested row-major",
+                        "items": {"anyOf": [NUMBER, {"type": "array", "items": NUMBER}]},
+                    },
+                    "parameters": {"type": "object"},
+                },
+            },
+        },
+        "outputs": {"type": "array", "items": {"type": "object"}},
+    },
+    "example": {
+        "id": "42",
+        "inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}],
+    },
+}
+
+INFER_RESPONSE = {
+    "type": "object",
+    "required": ["model_name", "model_version", "outputs"],
+    "properties": {
+        "model_name": STRING,
+        "model_version": STRING,
+        "id": STRING,
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "shape", "datatype", "data"],
+                "properties": {
+                    "name": {"type": "string", "enum": [OUTPUT_NAME]},
+                    "shape": {"type": "array", "items": {"type": "integer"}},
+                    "datatype": {"type": "string", "enum": ["FP32"]},
+                    "data": {"type": "array", "items": NUMBER},
+                },
+            },
+        },
+    },
+}
+
+FORECAST_REQUEST = {
+    "type": "object",
+    "required": ["instances"],
+    "properties": {
+        "id": {**STRING, "description": "echoed in the response"},
+        "instances": {
+            "type": "array",
+            "description": "one object per row, naming every feature of the model exactly "
+            "once (GET /v2/models/{name} lists them under parameters.feature_names)",
+            "items": {"type": "object", "additionalProperties": NUMBER},
+        },
+    },
+    "example": {"id": "42", "instances": [{"lag_1": 4, "lag_7": 11, "promo": 0, "price": 2.96}]},
+}
+
+FORECAST_RESPONSE = {
+    "type": "object",
+    "required": ["model_name", "model_version", "predictions"],
+    "properties": {
+        "model_name": STRING,
+        "model_version": STRING,
+        "id": STRING,
+        "predictions": {"type": "array", "items": NUMBER, "description": "in row order"},
+    },
+}
+
+MODEL_METADATA = {
+    "type": "object",
+    "required": ["name", "versions", "platform", "inputs", "outputs"],
+    "properties": {
+        "name": STRING,
+        "versions": {"type": "array", "items": STRING},
+        "platform": STRING,
+        "inputs": {"type": "array", "items": {"type": "object"}},
+        "outputs": {"type": "array", "items": {"type": "object"}},
+        "parameters": {"type": "object"},
+    },
+}
+
+SECURITY_SCHEMES = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+}
+
+_ERROR_DESCRIPTIONS = {
+    400: "malformed JSON or an invalid request (the message names the problem)",
+    401: "missing or wrong credentials",
+    404: "no such model",
+    413: "body or batch too large",
+    503: "the model is not ready",
+}
+
+
+def json_body(schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Documented error responses; "4XX" also stops FastAPI from inventing a 422."""
+    documented: dict[int | str, dict[str, Any]] = {
+        code: json_body(ERROR, _ERROR_DESCRIPTIONS[code]) for code in codes
+    }
+    documented["4XX"] = json_body(ERROR, "client error")
+    return documented
+
+
+def request_body(schema: dict[str, Any], *, path_name: bool) -> dict[str, Any]:
+    """``openapi_extra`` for a hot route: its body, and its ``{name}`` path parameter."""
+    extra: dict[str, Any] = {"requestBody": {"required": True, **json_body(schema)}}
+    if path_name:
+        extra["parameters"] = [{"name": "name", "in": "path", "required": True, "schema": STRING}]
+    return extra
+
+
+def security(api_key: bool, bearer: bool) -> list[dict[str, list[str]]]:
+    """Alternatives: either scheme is enough."""
+    return [*([{"ApiKey": []}] if api_key else []), *([{"Bearer": []}] if bearer else [])]

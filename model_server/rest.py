@@ -1,0 +1,262 @@
+"""HTTP endpoints. They speak HTTP and JSON only; the data plane does the rest.
+
+Two kinds of route:
+
+- Hot routes (``POST /v2/models/{name}/infer``, ``POST /v1/forecast``) are raw ASGI
+  handlers (`hot_endpoint`): credentials checked, body read with a size limit, parsed
+  with orjson (`protocol`), predicted, answered, and counted in the request metrics,
+  with no pydantic model, dependency injection or middleware on the way. They catch
+  their own errors. FastAPI still documents them (`HotRoute`, `openapi`).
+- Everything else is ordinary FastAPI: health and readiness (open, for probes), server
+  and model metadata (credentials required), and ``/metrics`` (open, for scrapers).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from importlib.metadata import PackageNotFoundError, version
+from time import perf_counter
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from model_server import openapi
+from model_server.auth import Authenticator
+from model_server.dataplane import DataPlane
+from model_server.errors import InvalidInput, ModelServerError, PayloadTooLarge
+from model_server.metrics import Metrics
+from model_server.protocol import (
+    decode_forecast_request,
+    decode_infer_request,
+    encode_forecast_response,
+    encode_infer_response,
+)
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = "forecastops-model-server"
+INTERNAL_ERROR = b'{"error":"internal error"}'
+CLIENT_CLOSED = 499  # nginx's code for "the client went away before the answer"
+Handle = Callable[[Scope, bytes, float], Awaitable[bytes]]
+
+
+class ClientDisconnected(Exception):
+    pass
+
+
+class HotRoute(APIRoute):
+    """A route served by a raw ASGI app. FastAPI documents it from `responses` and
+    ``openapi_extra`` only: the endpoint it sees has no parameters."""
+
+    def __init__(self, path: str, app: ASGIApp, **kwargs: Any) -> None:
+        super().__init__(path, _no_parameters, **kwargs)
+        self.app = app
+
+
+async def _no_parameters() -> None:
+    """Stands in for a hot route's handler where FastAPI reads a signature."""
+
+
+def error_body(exc: ModelServerError) -> bytes:
+    return orjson.dumps({"error": exc.message})
+
+
+async def read_body(receive: Receive, headers: Iterable[tuple[bytes, bytes]], limit: int) -> bytes:
+    """The request body; `PayloadTooLarge` as soon as it (or its Content-Length) exceeds
+    `limit` bytes."""
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise InvalidInput("invalid Content-Length header") from None
+            if length > limit:
+                raise PayloadTooLarge(f"request body of {length} bytes exceeds {limit} bytes")
+            break
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnected
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+        return body
+    chunks, size = [body], len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def hot_endpoint(
+    label: str, handle: Handle, *, auth: Authenticator, metrics: Metrics, max_body_bytes: int
+) -> ASGIApp:
+    """The ASGI app of a hot route: `handle(scope, body, started)` returns the JSON
+    answer; errors become ``{"error": ...}``; every request is counted under `label`."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        started = perf_counter()
+        headers = scope["headers"]
+        extra: Iterable[tuple[str, str]] = ()
+        try:
+            auth.check(headers)
+            body = await read_body(receive, headers, max_body_bytes)
+            status, payload = 200, await handle(scope, body, started)
+        except ModelServerError as exc:
+            status, payload, extra = exc.status_code, error_body(exc), exc.headers.items()
+        except ClientDisconnected:
+            metrics.observe_request(label, CLIENT_CLOSED, perf_counter() - started)
+            return
+        except Exception:
+            log.exception("Unhandled error endpoint=%s", label)
+            status, payload = 500, INTERNAL_ERROR
+        response_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(payload)),
+            *((k.encode(), v.encode()) for k, v in extra),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": payload})
+        metrics.observe_request(label, status, perf_counter() - started)
+
+    return app
+
+
+def json_response(document: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(document), status_code, media_type="application/json")
+
+
+def add_routes(app: FastAPI, data_plane: DataPlane, auth: Authenticator) -> None:
+    settings = data_plane.settings
+    secured = {"security": openapi.security(auth.uses_api_keys, auth.uses_jwt)}
+    auth_errors = (401,) if auth.enabled else ()
+
+    async def infer(scope: Scope, body: bytes, started: float) -> bytes:
+        model = data_plane.model(scope["path_params"]["name"])
+        request = decode_infer_request(body)
+        predictions = await data_plane.infer(model, request.inputs, request.id, started)
+        return encode_infer_response(data_plane.name, model.version, request.id, predictions)
+
+    async def forecast(scope: Scope, body: bytes, started: float) -> bytes:
+        model = data_plane.model()
+        request = decode_forecast_request(body, model.feature_names)
+        predictions = await data_plane.infer(model, request.inputs, request.id, started)
+        return encode_forecast_response(data_plane.name, model.version, request.id, predictions)
+
+    def hot(label: str, handle: Handle) -> ASGIApp:
+        return hot_endpoint(
+            label,
+            handle,
+            auth=auth,
+            metrics=data_plane.metrics,
+            max_body_bytes=settings.max_body_bytes,
+        )
+
+    app.router.routes += [
+        HotRoute(
+            "/v2/models/{name}/infer",
+            hot("infer", infer),
+            methods=["POST"],
+            summary="Predict (Open Inference Protocol v2, JSON tensors)",
+            tags=["inference"],
+            responses={
+                200: openapi.json_body(openapi.INFER_RESPONSE, "predictions"),
+                **openapi.errors(400, *auth_errors, 404, 413, 503),
+            },
+            openapi_extra={
+                **openapi.request_body(openapi.INFER_REQUEST, path_name=True),
+                **(secured if auth.enabled else {}),
+            },
+        ),
+        HotRoute(
+            "/v1/forecast",
+            hot("forecast", forecast),
+            methods=["POST"],
+            summary="Forecast from rows of named features",
+            tags=["inference"],
+            responses={
+                200: openapi.json_body(openapi.FORECAST_RESPONSE, "predictions in row order"),
+                **openapi.errors(400, *auth_errors, 413, 503),
+            },
+            openapi_extra={
+                **openapi.request_body(openapi.FORECAST_REQUEST, path_name=False),
+                **(secured if auth.enabled else {}),
+            },
+        ),
+    ]
+
+    @app.get("/v2/health/live", tags=["health"], summary="Liveness")
+    async def live() -> Response:
+        return json_response({"live": True})
+
+    @app.get(
+        "/v2/health/ready",
+        tags=["health"],
+        summary="Readiness: the model passed its golden request",
+        responses=openapi.errors(503),
+    )
+    async def ready() -> Response:
+        data_plane.model()
+        return json_response({"ready": True})
+
+    @app.get(
+        "/v2/models/{name}/ready",
+        tags=["health"],
+        summary="Model readiness",
+        responses=openapi.errors(404, 503),
+    )
+    async def model_ready(name: str) -> Response:
+        data_plane.model(name)
+        return json_response({"name": name, "ready": True})
+
+    @app.get(
+        "/v2",
+        tags=["metadata"],
+        summary="Server metadata",
+        responses=openapi.errors(*auth_errors),
+        openapi_extra=secured if auth.enabled else None,
+    )
+    async def server_metadata(request: Request) -> Response:
+        auth.check(request.scope["headers"])
+        return json_response({"name": SERVER_NAME, "version": _version(), "extensions": []})
+
+    @app.get(
+        "/v2/models/{name}",
+        tags=["metadata"],
+        summary="Model metadata: features, version, backtest metrics",
+        responses={
+            200: openapi.json_body(openapi.MODEL_METADATA, "model metadata"),
+            **openapi.errors(*auth_errors, 404, 503),
+        },
+        openapi_extra=secured if auth.enabled else None,
+    )
+    async def model_metadata(name: str, request: Request) -> Response:
+        auth.check(request.scope["headers"])
+        return json_response(data_plane.model_metadata(name))
+
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    async def metrics() -> Response:
+        body, content_type = data_plane.metrics.render()
+        return Response(body, media_type=content_type)
+
+
+def _version() -> str:
+    try:
+        return version("forecastops")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -1,0 +1,145 @@
+"""Server configuration: one frozen value, built once in `main` and passed down.
+
+Every field comes from the environment with the prefix ``PREDICTION_`` (for example
+``PREDICTION_MODEL_URI``, ``PREDICTION_REVISION``); the command line overrides a few
+(`main`). Secrets (API keys, the JWT key, the Redis and PostgreSQL URLs) are `SecretStr`:
+they never appear in a repr or a log line. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_REMOTE_SCHEMES = {"https", "http", "s3"}
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PREDICTION_", frozen=True, extra="ignore")
+
+    # --- the model -----------------------------------------------------------------
+    model_uri: str = Field(description="file://, https:// or s3:// location of model.onnx")
+    model_name: str = Field("forecast", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    model_sha256: str | None = Field(
+        None, description="hex sha256 of the model file; required unless file://"
+    )
+    revision: str = Field("local", description="rollout revision label (set by the operator)")
+    model_dir: Path | None = Field(None, description="download directory (default: a temp dir)")
+    download_timeout_seconds: float = Field(30.0, gt=0)
+    s3_endpoint_url: str | None = Field(None, description="any S3-compatible endpoint")
+    s3_region: str | None = None
+
+    # --- serving ---------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(1, ge=1, description="server processes; 1 per pod is the default")
+    intra_op_threads: int | None = Field(
+        None, ge=1, description="ONNX Runtime threads per process (default: cores // workers)"
+    )
+    offload_min_rows: int = Field(
+        64, ge=1, description="batches of this many rows or more predict in a worker thread"
+    )
+    max_batch_rows: int = Field(10_000, ge=1)
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    access_log: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # --- authentication (either is enough when both are set; neither means open) -----
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="comma-separated keys accepted in X-API-Key"
+    )
+    jwt_key: SecretStr | None = Field(None, description="HMAC secret or PEM public key")
+    jwt_algorithms: CommaList = Field(default_factory=lambda: ["RS256"])
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+
+    # --- Redis cache (off unless redis_url is set) -------------------------------------
+    redis_url: SecretStr | None = None
+    cache_ttl_seconds: int = Field(300, ge=1)
+    cache_timeout_ms: float = Field(50.0, gt=0)
+
+    # --- prediction log in PostgreSQL (off unless database_url is set) ---------------
+    database_url: SecretStr | None = None
+    predlog_buffer_rows: int = Field(50_000, ge=1)
+    predlog_batch_rows: int = Field(2_000, ge=1)
+    predlog_flush_seconds: float = Field(1.0, gt=0)
+    predlog_retention_days: int = Field(30, ge=1)
+    predlog_store_features: bool = False
+
+    # --- fault injection, for rollout tests only --------------------------------------
+    fault_error_rate: float = Field(0.0, ge=0.0, le=1.0)
+    fault_latency_ms: float = Field(0.0, ge=0.0)
+
+    @field_validator("api_keys", "jwt_algorithms", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("model_sha256", mode="before")
+    @classmethod
+    def _normalise_sha256(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower().removeprefix("sha256:") or None
+            if value is not None and not _SHA256.match(value):
+                raise ValueError("must be 64 hexadecimal characters")
+        return value
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _no_none_algorithm(cls, value: list[str]) -> list[str]:
+        if not value or any(alg.lower() == "none" for alg in value):
+            raise ValueError("list one or more signing algorithms; 'none' is not allowed")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.model_scheme not in {"file", *_REMOTE_SCHEMES}:
+            raise ValueError(f"model_uri: unsupported scheme {self.model_scheme!r}")
+        if self.model_scheme in _REMOTE_SCHEMES and not self.model_sha256:
+            raise ValueError(
+                f"model_sha256 is required for {self.model_scheme}:// models "
+                "(PREDICTION_MODEL_SHA256)"
+            )
+        if self.jwt_key is not None and not self.jwt_audience:
+            raise ValueError("jwt_audience is required when jwt_key is set (aud is checked)")
+        return self
+
+    @property
+    def model_scheme(self) -> str:
+        return urlsplit(self.model_uri).scheme or "file"
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys) or self.jwt_key is not None
+
+    def public_summary(self) -> dict[str, Any]:
+        """The settings as safe to log: secrets show as set or unset, URIs lose credentials."""
+        out: dict[str, Any] = {}
+        for name, value in self:
+            if isinstance(value, SecretStr) or (name == "api_keys" and value):
+                out[name] = "<set>"
+            elif name == "model_uri":
+                out[name] = redact_uri(value)
+            elif value not in (None, [], ""):
+                out[name] = value
+        return out
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` without user info and query (which may carry tokens or a presigned signature)."""
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
