@@ -1,0 +1,292 @@
+"""Ratios, target verdicts and the Markdown table: pure functions over the results dict.
+
+Results layout (what `serving` writes as JSON)::
+
+    {"servers": {"ours-2w": {"label": ..., "kind": "ours"|"bare"|"peer", "workers": 2,
+                             "ready_s": 0.7, "memory": {"peak_total_mb": ...,
+                             "peak_max_process_mb": ...}, "cells": {"1r_c16": {wrk result}}},
+                 ...},
+     "onnx_us": {...}, "sklearn_us": {...}, ...}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+PEERS = ("mlserver", "kserve")
+OURS = ("ours-2w", "ours-1w")  # the first present is the headline
+BARE_FOR = {"ours-2w": "bare-2w", "ours-1w": "bare-1w"}
+
+# The issue's targets (issue 4, "Performance").
+MIN_RATIO_1ROW_C16 = 8.0
+MIN_RATIO_100ROWS_C16 = 5.0
+MAX_P50_C1_MS = 0.25
+MAX_P99_C1_MS = 0.6
+MAX_TAIL_RATIO_C64 = 3.0
+MAX_RSS_PER_WORKER_MB = 110.0
+MAX_READY_S = 1.0
+
+
+def cell_key(rows: int, concurrency: int) -> str:
+    return f"{rows}r_c{concurrency}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    server: str
+    value: float | None
+    threshold: str
+    ok: bool | None  # None: not measured in this run
+
+    @property
+    def word(self) -> str:
+        return {True: "PASS", False: "FAIL", None: "n/a"}[self.ok]
+
+
+def _rps(results: dict, server: str, key: str) -> float | None:
+    cell = results["servers"].get(server, {}).get("cells", {}).get(key)
+    return None if cell is None else cell["rps"]
+
+
+def best_peer(results: dict, key: str) -> tuple[str | None, float | None]:
+    """The peer (MLServer or KServe) with the most requests/s in cell `key`."""
+    found = [(p, _rps(results, p, key)) for p in PEERS]
+    found = [(p, r) for p, r in found if r is not None]
+    if not found:
+        return None, None
+    return max(found, key=lambda pr: pr[1])
+
+
+def headline(results: dict) -> str | None:
+    return next((s for s in OURS if s in results["servers"]), None)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b <= 0:
+        return None
+    return a / b
+
+
+def cell_ratios(results: dict, key: str) -> dict:
+    """Ours (each variant) over the best peer and over the bare app of as many workers."""
+    peer, peer_rps = best_peer(results, key)
+    out: dict = {"best_peer": peer}
+    for ours in OURS:
+        rps = _rps(results, ours, key)
+        if rps is None:
+            continue
+        out[f"{ours}/best_peer"] = ratio(rps, peer_rps)
+        out[f"{ours}/{BARE_FOR[ours]}"] = ratio(rps, _rps(results, BARE_FOR[ours], key))
+    return out
+
+
+def _check(value: float | None, ok) -> bool | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return bool(ok(value))
+
+
+def evaluate(results: dict) -> list[Verdict]:
+    """Every target of the issue, for the headline variant (throughput) and for each of our
+    variants measured (latency, tail, errors, memory, ready time)."""
+    verdicts: list[Verdict] = []
+    top = headline(results)
+    if top is None:
+        return verdicts
+    for rows, minimum in ((1, MIN_RATIO_1ROW_C16), (100, MIN_RATIO_100ROWS_C16)):
+        key = cell_key(rows, 16)
+        _, peer_rps = best_peer(results, key)
+        r = ratio(_rps(results, top, key), peer_rps)
+        verdicts.append(
+            Verdict(
+                f"{rows} row{'s' if rows > 1 else ''} c=16: ≥ {minimum:g}x the better of MLServer/KServe",
+                top,
+                r,
+                f"≥ {minimum:g}x",
+                _check(r, lambda v, m=minimum: v >= m),
+            )
+        )
+    servers = results["servers"]
+    for ours in OURS:
+        if ours not in servers:
+            continue
+        bare = BARE_FOR[ours]
+        key = cell_key(1, 16)
+        r = ratio(_rps(results, ours, key), _rps(results, bare, key))
+        verdicts.append(
+            Verdict(
+                f"1 row c=16: not below the bare app ({bare})",
+                ours,
+                r,
+                "≥ 1.0x",
+                _check(r, lambda v: v >= 1.0),
+            )
+        )
+    for ours in OURS:
+        if ours not in servers:
+            continue
+        data = servers[ours]
+        c1 = data.get("cells", {}).get(cell_key(1, 1))
+        p50 = c1["p50_ms"] if c1 else None
+        p99 = c1["p99_ms"] if c1 else None
+        verdicts.append(
+            Verdict(
+                "c=1, 1 row: p50 ≤ 0.25 ms",
+                ours,
+                p50,
+                f"≤ {MAX_P50_C1_MS} ms",
+                _check(p50, lambda v: v <= MAX_P50_C1_MS),
+            )
+        )
+        verdicts.append(
+            Verdict(
+                "c=1, 1 row: p99 ≤ 0.6 ms",
+                ours,
+                p99,
+                f"≤ {MAX_P99_C1_MS} ms",
+                _check(p99, lambda v: v <= MAX_P99_C1_MS),
+            )
+        )
+        for rows in (1, 100):
+            c64 = data.get("cells", {}).get(cell_key(rows, 64))
+            tail = ratio(c64["p99_ms"], c64["p50_ms"]) if c64 else None
+            errors = float(c64["errors"]) if c64 else None
+            verdicts.append(
+                Verdict(
+                    f"c=64, {rows} row{'s' if rows > 1 else ''}: p99 ≤ 3x p50",
+                    ours,
+                    tail,
+                    f"≤ {MAX_TAIL_RATIO_C64:g}x",
+                    _check(tail, lambda v: v <= MAX_TAIL_RATIO_C64),
+                )
+            )
+            verdicts.append(
+                Verdict(
+                    f"c=64, {rows} row{'s' if rows > 1 else ''}: zero errors",
+                    ours,
+                    errors,
+                    "= 0",
+                    _check(errors, lambda v: v == 0),
+                )
+            )
+        rss = data.get("memory", {}).get("peak_max_process_mb")
+        verdicts.append(
+            Verdict(
+                "RSS per worker ≤ 110 MB (largest process, peak)",
+                ours,
+                rss,
+                f"≤ {MAX_RSS_PER_WORKER_MB:g} MB",
+                _check(rss, lambda v: v <= MAX_RSS_PER_WORKER_MB),
+            )
+        )
+        ready = data.get("ready_s")
+        verdicts.append(
+            Verdict(
+                "ready ≤ 1 s (process start → model ready; file local)",
+                ours,
+                ready,
+                f"≤ {MAX_READY_S:g} s",
+                _check(ready, lambda v: v <= MAX_READY_S),
+            )
+        )
+    return verdicts
+
+
+def _fmt(value: float | None, digits: int = 2, suffix: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}{suffix}"
+    return f"{value:.{digits}f}{suffix}"
+
+
+def cells_table(results: dict, cells: list[tuple[int, int]]) -> list[str]:
+    """Markdown: one row per (rows, concurrency); per server `rps (p50/p99 ms)`; ratios."""
+    names = list(results["servers"])
+    ratio_cols = [
+        (f"{ours}/best_peer", f"{ours} ÷ best peer") for ours in OURS if ours in names
+    ] + [
+        (f"{ours}/{BARE_FOR[ours]}", f"{ours} ÷ {BARE_FOR[ours]}")
+        for ours in OURS
+        if ours in names and BARE_FOR[ours] in names
+    ]
+    head = ["cell", *names, *(label for _, label in ratio_cols)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for rows, conc in cells:
+        key = cell_key(rows, conc)
+        row = [f"{rows} row{'s' if rows > 1 else ''}, c={conc}"]
+        for name in names:
+            cell = results["servers"][name].get("cells", {}).get(key)
+            if cell is None:
+                row.append("-")
+                continue
+            text = f"{_fmt(cell['rps'], 0)} ({_fmt(cell['p50_ms'])}/{_fmt(cell['p99_ms'])})"
+            if cell.get("errors"):
+                text += f" **{cell['errors']} err**"
+            row.append(text)
+        ratios = cell_ratios(results, key)
+        row.extend(_fmt(ratios.get(col), 2, "x") for col, _ in ratio_cols)
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def servers_table(results: dict) -> list[str]:
+    lines = [
+        "| server | what | workers | ready s | peak RSS total MB | largest process MB | response check |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, data in results["servers"].items():
+        mem = data.get("memory", {})
+        check = data.get("verify", {})
+        word = "ok" if check.get("ok") else ("FAILED" if check else "-")
+        lines.append(
+            f"| {name} | {data.get('label', '')} | {data.get('workers', '')} | "
+            f"{_fmt(data.get('ready_s'))} | {_fmt(mem.get('peak_total_mb'), 0)} | "
+            f"{_fmt(mem.get('peak_max_process_mb'), 0)} | {word} |"
+        )
+    return lines
+
+
+def verdicts_table(verdicts: list[Verdict]) -> list[str]:
+    lines = ["| target | server | measured | threshold | verdict |", "|---|---|---|---|---|"]
+    for v in verdicts:
+        lines.append(f"| {v.target} | {v.server} | {_fmt(v.value)} | {v.threshold} | {v.word} |")
+    return lines
+
+
+def markdown(results: dict, cells: list[tuple[int, int]], verdicts: list[Verdict]) -> str:
+    meta = results.get("meta", {})
+    onnx = results.get("onnx_us", {})
+    sk = results.get("sklearn_us", {})
+    parts = [
+        "# Serving benchmark",
+        "",
+        f"Run {meta.get('started', '')}; {meta.get('cores', '?')} cores; load average before "
+        f"{meta.get('loadavg_before', '?')}, after {meta.get('loadavg_after', '?')}; "
+        f"{meta.get('duration_s', '?')} s per cell, wrk 1 thread, loopback. "
+        "Cells: requests/s (p50/p99 ms). Ratios are requests/s ratios within this run.",
+        "",
+        *cells_table(results, cells),
+        "",
+        *servers_table(results),
+        "",
+        "In-process prediction time (median, µs): ONNX Runtime 1 row "
+        f"{_fmt(onnx.get('1_rows_1_threads_us'), 1)}, 100 rows "
+        f"{_fmt(onnx.get('100_rows_1_threads_us'), 0)} (1 thread) / "
+        f"{_fmt(onnx.get('100_rows_2_threads_us'), 0)} (2 threads); scikit-learn predict "
+        f"(the peers' model, OMP_NUM_THREADS=1) 1 row {_fmt(sk.get('1_rows_us'), 0)}, "
+        f"100 rows {_fmt(sk.get('100_rows_us'), 0)}.",
+        "",
+        *verdicts_table(verdicts),
+        "",
+    ]
+    notes = results.get("notes", [])
+    if notes:
+        parts += ["Notes:", "", *(f"- {n}" for n in notes), ""]
+    return "\n".join(parts)
+
+
+def verdicts_json(verdicts: list[Verdict]) -> list[dict]:
+    return [{**asdict(v), "verdict": v.word} for v in verdicts]
