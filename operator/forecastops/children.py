@@ -1,0 +1,63 @@
+"""The children a ForecastModel should have, as manifests (pure).
+
+This is the one place that lists them: whatever a ForecastModel owns and is not listed
+here for it is deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from forecastops.builders.cronjob import build_backup_cronjob
+from forecastops.builders.deployment import build_deployment
+from forecastops.builders.hpa import build_hpa
+from forecastops.builders.networkpolicy import build_network_policy
+from forecastops.builders.pdb import build_pdb
+from forecastops.builders.service import build_service
+from forecastops.builders.servicemonitor import build_service_monitor
+from forecastops.builders.vpa import build_vpa
+from forecastops.drift import with_input_hash
+from forecastops.kinds import CHILD_KINDS, SERVICE_MONITOR, VPA, Capabilities, ChildKey, Kind
+from forecastops.names import Role
+from forecastops.spec import ForecastModel
+
+
+@dataclass(frozen=True)
+class DesiredChildren:
+    manifests: dict[ChildKey, dict[str, Any]]
+    """Every child to have, each annotated with its input hash, in the order to apply."""
+    optional: dict[Kind, bool]
+    """Each optional kind the spec asks for, and whether the cluster serves it."""
+
+
+def build_children(
+    fm: ForecastModel, *, revision: str, capabilities: Capabilities, pod_uid: int
+) -> DesiredChildren:
+    owner, spec = fm.ref, fm.spec
+    replicas = None if spec.autoscaling else spec.replicas
+    manifests = [
+        build_service(owner),
+        build_pdb(owner),
+        build_deployment(
+            owner, spec.pod, revision=revision, role=Role.STABLE, replicas=replicas, pod_uid=pod_uid
+        ),
+    ]
+    if spec.network_policy.enabled:
+        manifests.append(build_network_policy(owner, spec.network_policy))
+    if spec.autoscaling:
+        manifests.append(build_hpa(owner, spec.autoscaling))
+    if spec.backup:
+        manifests.append(build_backup_cronjob(owner, spec.backup, spec.pod.server, pod_uid=pod_uid))
+    optional: dict[Kind, bool] = {}
+    if spec.autoscaling and spec.autoscaling.vpa_update_mode:
+        optional[VPA] = capabilities.serves(VPA)
+        if optional[VPA]:
+            manifests.append(build_vpa(owner, spec.autoscaling.vpa_update_mode))
+    if spec.service_monitor.enabled:
+        optional[SERVICE_MONITOR] = capabilities.serves(SERVICE_MONITOR)
+        if optional[SERVICE_MONITOR]:
+            manifests.append(build_service_monitor(owner, spec.service_monitor))
+    order = {kind.kind: index for index, kind in enumerate(CHILD_KINDS)}
+    manifests.sort(key=lambda m: order[m["kind"]])
+    return DesiredChildren({ChildKey.of(m): with_input_hash(m) for m in manifests}, optional)

@@ -1,0 +1,135 @@
+"""`forecastctl` (also `kubectl forecast`): the command line of ForecastModel users."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from forecastops.names import GROUP, PLURAL, VERSION
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forecastctl", description="Inspect and operate ForecastModels."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    status = commands.add_parser("status", help="phase, revision and conditions of a model")
+    status.add_argument("name", help="the ForecastModel")
+    _add_cluster_options(status)
+    status.add_argument("-o", "--output", choices=["text", "yaml", "json"], default="text")
+    status.set_defaults(run=run_status)
+
+    train = commands.add_parser("train-sample", help="train and export the sample demand model")
+    train.add_argument("--out", required=True, type=Path, help="output directory")
+    train.add_argument("--variant", default="v1", help="v1, or v2 for a second version")
+    train.add_argument("--seed", type=int)
+    train.set_defaults(run=run_train_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--namespace", help="default: the kubeconfig context's namespace")
+    parser.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
+    parser.add_argument("--context", help="a kubeconfig context other than the current one")
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
+    namespace = args.namespace or _context_namespace(args.kubeconfig, args.context)
+    try:
+        fm = client.CustomObjectsApi(api).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, args.name
+        )
+    except ApiException as exc:
+        print(f"error: ForecastModel {namespace}/{args.name}: {exc.reason}", file=sys.stderr)
+        return 1
+    finally:
+        api.close()
+    if args.output == "json":
+        print(json.dumps(fm, indent=2))
+    elif args.output == "yaml":
+        print(yaml.safe_dump(fm, sort_keys=False), end="")
+    else:
+        print(render_status(fm, now=datetime.now(UTC)))
+    return 0
+
+
+def render_status(fm: Mapping[str, Any], *, now: datetime) -> str:
+    """A readable view: phase, revisions, replicas, endpoint and conditions."""
+    meta, spec, status = fm["metadata"], fm.get("spec", {}), fm.get("status", {})
+    generation, observed = meta.get("generation"), status.get("observedGeneration")
+    stale = "" if observed == generation else f" (status is from generation {observed})"
+    lines = [
+        f"ForecastModel {meta['namespace']}/{meta['name']}",
+        f"  Phase:      {status.get('phase', 'Unknown')}{stale}",
+        f"  Model:      {spec.get('model', {}).get('version', '?')}  {spec.get('model', {}).get('uri', '')}",
+        f"  Revision:   {status.get('currentRevision', '-')} (stable {status.get('stableRevision', '-')})",
+        f"  Serving:    version {status.get('version', '-')}, "
+        f"{status.get('availableReplicas', 0)}/{status.get('replicas', 0)} replicas available",
+        f"  Endpoint:   {status.get('endpoint', '-')}",
+    ]
+    if status.get("canaryRevision"):
+        lines.append(
+            f"  Canary:     revision {status['canaryRevision']}, weight {status.get('canaryWeight', 0)}%"
+        )
+    conditions = status.get("conditions", [])
+    if conditions:
+        lines.append("  Conditions:")
+        rows = [("TYPE", "STATUS", "REASON", "AGE", "MESSAGE")]
+        rows += [
+            (
+                c.get("type", ""),
+                c.get("status", ""),
+                c.get("reason", ""),
+                _age(c.get("lastTransitionTime"), now),
+                c.get("message", ""),
+            )
+            for c in conditions
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+            lines.append("    " + "  ".join([*cells, row[4]]).rstrip())
+    return "\n".join(lines)
+
+
+def _age(timestamp: str | None, now: datetime) -> str:
+    if not timestamp:
+        return "-"
+    seconds = int((now - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
+    from kubernetes import config
+
+    contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
+    chosen = next((c for c in contexts if c["name"] == context), current) if context else current
+    return chosen.get("context", {}).get("namespace") or "default"
+
+
+def run_train_sample(args: argparse.Namespace) -> int:
+    from model_server.training import train_sample
+
+    result = train_sample(args.out, variant=args.variant, seed=args.seed)
+    print(f"Wrote {result.model_path} (sha256 {result.sha256})")
+    return 0

@@ -1,0 +1,119 @@
+"""When and how often a ForecastModel is reconciled; what each pass gathers.
+
+Three things start a pass: kopf's create/update/resume handlers, an event on a child
+(deleted, edited, or its status moved), and the level-triggered resync of every
+ForecastModel. Passes of one ForecastModel never overlap, and requests that arrive
+while one is queued fold into it. A pass gathers from the in-memory indices kopf fills
+from its watch streams, so an idle operator reads nothing and writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from forecastops.config import OperatorSettings
+from forecastops.kinds import ChildKey
+from forecastops.kube import ApiError, Kube
+from forecastops.names import API_VERSION, KIND
+from forecastops.reconcile import Observed, reconcile
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+"""(namespace, name) of a ForecastModel."""
+
+Index = Mapping[Key, Iterable[Mapping[str, Any]]]
+"""Snapshots of objects by the ForecastModel they belong to (kopf indices have this shape)."""
+
+
+def snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of an object to keep in memory, without its bulky managedFields."""
+    kept = copy.deepcopy(dict(body))
+    kept.get("metadata", {}).pop("managedFields", None)
+    return kept
+
+
+def controller_owner(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(name, uid) of the ForecastModel controlling `body`, if any."""
+    for ref in body.get("metadata", {}).get("ownerReferences", []):
+        if (
+            ref.get("controller")
+            and ref.get("apiVersion") == API_VERSION
+            and ref.get("kind") == KIND
+        ):
+            return ref["name"], ref["uid"]
+    return None
+
+
+@dataclass
+class Controller:
+    settings: OperatorSettings
+    kube: Kube
+    forecastmodels: Index
+    children: tuple[Index, ...]
+    _locks: weakref.WeakValueDictionary[Key, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+    _queued: set[Key] = field(default_factory=set)
+
+    async def reconcile_now(self, key: Key) -> None:
+        """One pass, now or after the running one; API errors are raised to the caller."""
+        async with self._lock(key):
+            await self._pass(key)
+
+    async def request(self, key: Key) -> None:
+        """A pass soon; a no-op when one is already queued. Errors are logged: the next
+        resync retries."""
+        if key in self._queued:
+            return
+        self._queued.add(key)
+        async with self._lock(key):
+            self._queued.discard(key)
+            try:
+                await self._pass(key)
+            except ApiError as error:
+                log.warning("Reconcile failed namespace=%s name=%s error=%s", *key, error)
+
+    async def resync_forever(self) -> None:
+        """Level-triggered: every resync period, a pass of every ForecastModel."""
+        limit = asyncio.Semaphore(self.settings.max_parallel_resyncs)
+
+        async def one(key: Key) -> None:
+            async with limit:
+                await self.request(key)
+
+        while True:
+            await asyncio.sleep(self.settings.resync_seconds)
+            await asyncio.gather(*(one(key) for key in list(self.forecastmodels)))
+
+    async def gather(self, key: Key) -> Observed | None:
+        bodies = list(self.forecastmodels.get(key, ()))
+        if not bodies:
+            return None  # deleted meanwhile
+        body = bodies[0]
+        uid = body["metadata"]["uid"]
+        children = {
+            ChildKey.of(child): child
+            for index in self.children
+            for child in index.get(key, ())
+            if controller_owner(child) == (key[1], uid)
+        }
+        return Observed(body, children, await self.kube.read_capabilities())
+
+    async def _pass(self, key: Key) -> None:
+        observed = await self.gather(key)
+        if observed is not None:
+            await reconcile(self.kube, observed, self.settings, now=datetime.now(UTC))
+
+    def _lock(self, key: Key) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock

@@ -1,0 +1,118 @@
+"""kopf wiring: indices over the watch streams, and thin handlers that start passes.
+
+Nothing here decides anything. Indices keep in memory the ForecastModels and every
+object they own; handlers map kopf's causes onto Controller passes and API errors onto
+kopf's retry semantics (TemporaryError with a bounded backoff, PermanentError).
+
+No handler needs a finalizer, and none is added: children go with their owner through
+the garbage collector, so deleting a ForecastModel never waits for the operator. This is
+also why the resync is one operator-wide task rather than a kopf timer per object
+(kopf timers add a finalizer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import kopf
+
+from forecastops.config import OperatorSettings
+from forecastops.controller import Controller, controller_owner, snapshot
+from forecastops.kinds import CHILD_KINDS, Kind
+from forecastops.kube import ApiError, Kube
+from forecastops.names import API_VERSION, KOPF_PREFIX, LABEL_MANAGED_BY, MANAGED_BY, PLURAL
+
+FORECASTMODEL_INDEX = "forecastmodels"
+
+
+def child_index(kind: Kind) -> str:
+    return f"owned_{kind.plural}"
+
+
+def build_kopf_settings() -> kopf.OperatorSettings:
+    """kopf keeps its bookkeeping (handler progress, the last handled spec) in annotations
+    under our prefix: metadata is never pruned by the CRD's structural schema."""
+    settings = kopf.OperatorSettings()
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # our own Events tell what changed
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    return settings
+
+
+def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    kopf.on.login(registry=registry)(kopf.login_via_client)  # in-cluster, else the kubeconfig
+    kopf.on.startup(registry=registry)(_start)
+    kopf.on.cleanup(registry=registry)(_stop)
+    kopf.index(API_VERSION, PLURAL, id=FORECASTMODEL_INDEX, registry=registry)(_index_forecastmodel)
+    owned = {LABEL_MANAGED_BY: MANAGED_BY}
+    for kind in CHILD_KINDS:
+        kopf.index(
+            kind.api_version, kind.plural, labels=owned, id=child_index(kind), registry=registry
+        )(_index_child)
+        kopf.on.event(
+            kind.api_version,
+            kind.plural,
+            labels=owned,
+            id=f"watch_{kind.plural}",
+            registry=registry,
+        )(_on_child_event)
+    for cause in (kopf.on.create, kopf.on.update, kopf.on.resume):
+        cause(API_VERSION, PLURAL, id="reconcile", retries=settings.retry_limit, registry=registry)(
+            _reconcile
+        )
+    return registry
+
+
+async def _start(memo: kopf.Memo, **indices: Any) -> None:
+    settings: OperatorSettings = memo.settings
+    kube = await Kube.connect(
+        timeout=settings.api_timeout_seconds, capability_ttl=settings.capability_ttl_seconds
+    )
+    memo.controller = Controller(
+        settings,
+        kube,
+        indices[FORECASTMODEL_INDEX],
+        tuple(indices[child_index(kind)] for kind in CHILD_KINDS),
+    )
+    memo.resync = asyncio.create_task(memo.controller.resync_forever(), name="resync")
+
+
+async def _stop(memo: kopf.Memo, **_: Any) -> None:
+    memo.resync.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await memo.resync
+    await memo.controller.kube.close()
+
+
+def _index_forecastmodel(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict:
+    return {(namespace, name): snapshot(body)}
+
+
+def _index_child(body: kopf.Body, namespace: str, **_: Any) -> dict:
+    owner = controller_owner(body)
+    return {(namespace, owner[0]): snapshot(body)} if owner else {}
+
+
+async def _on_child_event(body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    """A child was added, changed or deleted: its owner gets a pass, which restores it."""
+    owner = controller_owner(body)
+    if owner:
+        await memo.controller.request((namespace, owner[0]))
+
+
+async def _reconcile(namespace: str, name: str, retry: int, memo: kopf.Memo, **_: Any) -> None:
+    settings: OperatorSettings = memo.settings
+    try:
+        await memo.controller.reconcile_now((namespace, name))
+    except ApiError as error:
+        if error.transient:
+            raise kopf.TemporaryError(str(error), delay=settings.retry_delay(retry)) from error
+        raise kopf.PermanentError(str(error)) from error

@@ -1,0 +1,318 @@
+"""The ForecastModel's status, rebuilt from what is observed on every pass (pure).
+
+Ready means the stable Deployment is fully rolled out at the desired revision with at
+least one available replica (the checks of `kubectl rollout status`), never merely that
+the objects were created. Conditions have the metav1.Condition shape; a condition's
+lastTransitionTime moves only when its status does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from forecastops.events import Event, normal, warning
+from forecastops.kinds import SERVICE_MONITOR, VPA, Kind
+from forecastops.names import (
+    LABEL_REVISION,
+    LABEL_VERSION,
+    endpoint,
+    label_selector,
+    selector_labels,
+)
+from forecastops.spec import ObjectRef
+
+READY = "Ready"
+PROGRESSING = "Progressing"
+DEGRADED = "Degraded"
+MODEL_VERIFIED = "ModelVerified"
+OPTIONAL_CHILD_CONDITIONS = {VPA: "VerticalPodAutoscaler", SERVICE_MONITOR: "ServiceMonitor"}
+OWN_CONDITIONS = frozenset({READY, PROGRESSING, DEGRADED, MODEL_VERIFIED}) | frozenset(
+    OPTIONAL_CHILD_CONDITIONS.values()
+)
+
+OWN_FIELDS = (
+    "observedGeneration",
+    "phase",
+    "currentRevision",
+    "stableRevision",
+    "version",
+    "endpoint",
+    "replicas",
+    "availableReplicas",
+    "selector",
+    "conditions",
+)
+"""The status fields this module owns; the rollout fields (canaryRevision, canaryWeight,
+currentStepIndex, lastAnalysis) belong to the rollout state machine and are left alone."""
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    HEALTHY = "Healthy"
+    DEGRADED = "Degraded"
+    ROLLED_BACK = "RolledBack"
+
+
+class RolloutState(StrEnum):
+    MISSING = "Missing"
+    PROGRESSING = "Progressing"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    COMPLETE = "Complete"
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """How far the stable Deployment is towards running the desired revision."""
+
+    state: RolloutState
+    message: str
+    revision: str | None = None
+    version: str | None = None
+    replicas: int = 0
+    available: int = 0
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why this pass could not do its job: an invalid spec or a refused write."""
+
+    reason: str
+    message: str
+
+
+def observe_rollout(deployment: Mapping[str, Any] | None, revision: str | None) -> Rollout:
+    """The rollout of `deployment` towards `revision`, judged as `kubectl rollout status` does."""
+    if deployment is None:
+        return Rollout(RolloutState.MISSING, "the model-server Deployment does not exist yet")
+    labels = deployment["spec"]["template"]["metadata"].get("labels", {})
+    status = deployment.get("status", {})
+    seen = Rollout(
+        RolloutState.PROGRESSING,
+        "",
+        labels.get(LABEL_REVISION),
+        labels.get(LABEL_VERSION),
+        status.get("replicas", 0),
+        status.get("availableReplicas", 0),
+    )
+    state, message = _rollout_progress(deployment, revision, seen)
+    return Rollout(state, message, seen.revision, seen.version, seen.replicas, seen.available)
+
+
+def _rollout_progress(
+    deployment: Mapping[str, Any], revision: str | None, seen: Rollout
+) -> tuple[RolloutState, str]:
+    status = deployment.get("status", {})
+    desired = deployment["spec"].get("replicas", 1)
+    updated = status.get("updatedReplicas", 0)
+    if revision is not None and seen.revision != revision:
+        return (
+            RolloutState.PROGRESSING,
+            f"rolling out revision {revision} (running {seen.revision})",
+        )
+    if status.get("observedGeneration", 0) < deployment["metadata"].get("generation", 0):
+        return RolloutState.PROGRESSING, "waiting for the Deployment controller to see the change"
+    if any(
+        c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded"
+        for c in status.get("conditions", [])
+    ):
+        return (
+            RolloutState.DEADLINE_EXCEEDED,
+            f"revision {seen.revision} exceeded its progress deadline",
+        )
+    if updated < desired:
+        return RolloutState.PROGRESSING, f"{updated} of {desired} replicas updated"
+    if seen.replicas > updated:
+        return RolloutState.PROGRESSING, f"{seen.replicas - updated} old replicas terminating"
+    if seen.available < max(updated, 1):
+        return RolloutState.PROGRESSING, f"{seen.available} of {updated} updated replicas available"
+    return (
+        RolloutState.COMPLETE,
+        f"{seen.available}/{desired} replicas of revision {seen.revision} available",
+    )
+
+
+def build_conditions(
+    rollout: Rollout,
+    *,
+    failure: Failure | None,
+    checksum: str | None,
+    optional_children: Mapping[Kind, bool],
+) -> list[Condition]:
+    """The operator's conditions for one pass.
+
+    `optional_children` maps each optional kind the spec asks for to whether the cluster
+    serves it (its CRD is installed).
+    """
+    ready = failure is None and rollout.state is RolloutState.COMPLETE
+    conditions = [
+        _ready(rollout, failure),
+        _progressing(rollout, failure),
+        _degraded(rollout, failure),
+        _model_verified(ready, checksum),
+    ]
+    for kind, served in optional_children.items():
+        conditions.append(_optional_child(kind, served))
+    return conditions
+
+
+def _ready(rollout: Rollout, failure: Failure | None) -> Condition:
+    if failure is not None:
+        serving = f"; revision {rollout.revision} keeps serving" if rollout.revision else ""
+        return Condition(READY, "False", failure.reason, failure.message + serving)
+    if rollout.state is RolloutState.COMPLETE:
+        return Condition(READY, "True", "StableAvailable", rollout.message)
+    reasons = {
+        RolloutState.MISSING: "Creating",
+        RolloutState.PROGRESSING: "RolloutInProgress",
+        RolloutState.DEADLINE_EXCEEDED: "ProgressDeadlineExceeded",
+    }
+    return Condition(READY, "False", reasons[rollout.state], rollout.message)
+
+
+def _progressing(rollout: Rollout, failure: Failure | None) -> Condition:
+    if failure is not None:
+        return Condition(PROGRESSING, "False", failure.reason, "nothing is rolled out")
+    if rollout.state is RolloutState.COMPLETE:
+        return Condition(PROGRESSING, "False", "RolloutComplete", rollout.message)
+    if rollout.state is RolloutState.DEADLINE_EXCEEDED:
+        return Condition(PROGRESSING, "False", "ProgressDeadlineExceeded", rollout.message)
+    return Condition(PROGRESSING, "True", "RolloutInProgress", rollout.message)
+
+
+def _degraded(rollout: Rollout, failure: Failure | None) -> Condition:
+    if failure is not None:
+        return Condition(DEGRADED, "True", failure.reason, failure.message)
+    if rollout.state is RolloutState.DEADLINE_EXCEEDED:
+        return Condition(DEGRADED, "True", "ProgressDeadlineExceeded", rollout.message)
+    return Condition(DEGRADED, "False", "AsExpected", "no problem found")
+
+
+def _model_verified(ready: bool, checksum: str | None) -> Condition:
+    """The server verifies the sha256 before it reports ready, so ready pods at the
+    revision mean a verified model. Without a sha256 (file:// only) nothing is verified."""
+    if checksum is None:
+        return Condition(MODEL_VERIFIED, "Unknown", "NoChecksum", "a file:// model has no sha256")
+    if not ready:
+        return Condition(MODEL_VERIFIED, "Unknown", "AwaitingReadyPods", "no ready pod yet")
+    return Condition(
+        MODEL_VERIFIED,
+        "True",
+        "ChecksumMatched",
+        f"the servers verified sha256 {checksum[:12]}... before reporting ready",
+    )
+
+
+def _optional_child(kind: Kind, served: bool) -> Condition:
+    name = OPTIONAL_CHILD_CONDITIONS[kind]
+    if served:
+        return Condition(name, "True", "Applied", f"the {kind.kind} is applied")
+    return Condition(
+        name,
+        "False",
+        "CRDNotInstalled",
+        f"skipped: the cluster does not serve {kind.plural}.{kind.group}",
+    )
+
+
+def build_status(
+    ref: ObjectRef,
+    *,
+    revision: str | None,
+    rollout: Rollout,
+    conditions: Sequence[Condition],
+    previous: Mapping[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """The owned status fields; `revision` is None when the spec is invalid."""
+    return {
+        "observedGeneration": ref.generation,
+        "phase": str(phase_of(conditions, rollout)),
+        "currentRevision": revision,
+        "stableRevision": rollout.revision,
+        "version": rollout.version,
+        "endpoint": endpoint(ref.name, ref.namespace),
+        "replicas": rollout.replicas,
+        "availableReplicas": rollout.available,
+        "selector": label_selector(selector_labels(ref.name)),
+        "conditions": merge_conditions(
+            previous.get("conditions", []), conditions, generation=ref.generation, now=now
+        ),
+    }
+
+
+def phase_of(conditions: Sequence[Condition], rollout: Rollout) -> Phase:
+    by_type = {c.type: c for c in conditions}
+    if by_type[DEGRADED].status == "True":
+        return Phase.DEGRADED
+    if by_type[READY].status == "True":
+        return Phase.HEALTHY
+    if rollout.state is RolloutState.MISSING:
+        return Phase.PENDING
+    return Phase.PROGRESSING
+
+
+def merge_conditions(
+    previous: Iterable[Mapping[str, Any]],
+    current: Sequence[Condition],
+    *,
+    generation: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """metav1.Conditions for `current`, keeping each lastTransitionTime unless its status
+    changed, and keeping the conditions other parts of the operator own."""
+    before = {c["type"]: c for c in previous}
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    merged = []
+    for condition in current:
+        old = before.get(condition.type)
+        unchanged = old is not None and old.get("status") == condition.status
+        merged.append(
+            {
+                "type": condition.type,
+                "status": condition.status,
+                "observedGeneration": generation,
+                "lastTransitionTime": old["lastTransitionTime"] if unchanged else stamp,  # type: ignore[index]
+                "reason": condition.reason,
+                "message": condition.message,
+            }
+        )
+    produced = {c.type for c in current}
+    others = [dict(c) for t, c in before.items() if t not in OWN_CONDITIONS and t not in produced]
+    return merged + others
+
+
+def status_patch(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch turning the owned fields of `previous` into `desired` ({} if equal)."""
+    return {key: desired.get(key) for key in OWN_FIELDS if desired.get(key) != previous.get(key)}
+
+
+def transition_events(
+    previous: Iterable[Mapping[str, Any]], current: Sequence[Condition]
+) -> list[Event]:
+    """Events worth a person's attention: becoming Ready, and every new kind of failure."""
+    before = {c["type"]: c for c in previous}
+    events = []
+    for condition in current:
+        old = before.get(condition.type, {})
+        changed = (old.get("status"), old.get("reason")) != (condition.status, condition.reason)
+        if not changed:
+            continue
+        if condition.type == READY and condition.status == "True":
+            events.append(normal("Available", condition.message))
+        elif condition.type == DEGRADED and condition.status == "True":
+            events.append(warning(condition.reason, condition.message))
+    return events
