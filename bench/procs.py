@@ -54,6 +54,13 @@ def parse_stat(raw: str) -> ProcInfo:
     )
 
 
+def command_line(pid: int, limit: int = 160) -> str:
+    with contextlib.suppress(OSError):
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:limit]
+    return ""
+
+
 def all_procs() -> list[ProcInfo]:
     out = []
     for entry in os.listdir("/proc"):
@@ -88,6 +95,7 @@ class MemorySampler:
     peak_total: int = 0
     peak_per_pid: dict[int, int] = field(default_factory=dict)
     seen: dict[int, int] = field(default_factory=dict)  # pid -> start time
+    names: dict[int, str] = field(default_factory=dict)  # pid -> short command line
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -97,6 +105,8 @@ class MemorySampler:
         for p in procs:
             total += p.rss
             self.seen[p.pid] = p.start
+            if p.pid not in self.names:
+                self.names[p.pid] = command_line(p.pid) or p.comm
             self.peak_per_pid[p.pid] = max(self.peak_per_pid.get(p.pid, 0), p.rss)
         self.peak_total = max(self.peak_total, total)
 
@@ -120,6 +130,10 @@ class MemorySampler:
             "peak_total_mb": round(self.peak_total / 2**20, 1),
             "peak_max_process_mb": round(per[0] / 2**20, 1) if per else None,
             "processes": len(per),
+            "per_process_mb": [
+                {"pid": pid, "peak_mb": round(rss / 2**20, 1), "cmd": self.names.get(pid, "")}
+                for pid, rss in sorted(self.peak_per_pid.items(), key=lambda kv: -kv[1])
+            ],
         }
 
 
@@ -246,14 +260,23 @@ def http_request(
         conn.close()
 
 
-def wait_ready(server: Server, port: int, path: str, timeout: float, headers: dict) -> float:
-    """Seconds from spawn until `path` first answered 200; raises if the process died or
-    `timeout` passed. Then asks again until 10 answers in a row are 200 (several workers
-    may share the port and become ready one by one)."""
+def wait_ready(
+    server: Server, port: int, path: str, timeout: float, headers: dict, live_path: str | None
+) -> tuple[float, float | None]:
+    """Seconds from spawn until `path` first answered 200, and until `live_path` did (the
+    HTTP server is up; the difference is the model's load and check). Raises if the process
+    died or `timeout` passed. Then asks again until 10 answers in a row are 200 (several
+    workers may share the port and become ready one by one)."""
     deadline = server.started + timeout
-    ready_at = None
+    ready_at = live_at = None
     streak = 0
     while time.perf_counter() < deadline:
+        if live_path and live_at is None:
+            try:
+                if http_request(port, "GET", live_path, timeout=2.0)[0] == 200:
+                    live_at = time.perf_counter()
+            except OSError:
+                pass
         if server.proc.poll() is not None:
             raise RuntimeError(
                 f"{server.name} exited with {server.proc.returncode} before ready:\n"
@@ -268,7 +291,8 @@ def wait_ready(server: Server, port: int, path: str, timeout: float, headers: di
                 ready_at = time.perf_counter()
             streak += 1
             if streak >= 10:
-                return ready_at - server.started
+                live = None if live_at is None else live_at - server.started
+                return ready_at - server.started, live
         else:
             streak = 0
         time.sleep(0.01 if ready_at is None else 0.05)

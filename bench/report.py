@@ -234,8 +234,8 @@ def cells_table(results: dict, cells: list[tuple[int, int]]) -> list[str]:
 
 def servers_table(results: dict) -> list[str]:
     lines = [
-        "| server | what | workers | ready s | peak RSS total MB | largest process MB | response check |",
-        "|---|---|---|---|---|---|---|",
+        "| server | what | workers | live s | ready s | peak RSS total MB | largest process MB | response check |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, data in results["servers"].items():
         mem = data.get("memory", {})
@@ -243,9 +243,48 @@ def servers_table(results: dict) -> list[str]:
         word = "ok" if check.get("ok") else ("FAILED" if check else "-")
         lines.append(
             f"| {name} | {data.get('label', '')} | {data.get('workers', '')} | "
-            f"{_fmt(data.get('ready_s'))} | {_fmt(mem.get('peak_total_mb'), 0)} | "
+            f"{_fmt(data.get('live_s'))} | {_fmt(data.get('ready_s'))} | "
+            f"{_fmt(mem.get('peak_total_mb'), 0)} | "
             f"{_fmt(mem.get('peak_max_process_mb'), 0)} | {word} |"
         )
+    return lines
+
+
+def model_time_lines(results: dict) -> list[str]:
+    """In-process prediction time, and its share of a c=1 round trip per server."""
+    onnx = results.get("onnx_us", {})
+    sk = results.get("sklearn_us", {})
+    text = (
+        "In-process prediction time (median us): ONNX Runtime 1 row "
+        f"{_fmt(onnx.get('1_rows_1_threads_us'), 1)}, 100 rows "
+        f"{_fmt(onnx.get('100_rows_1_threads_us'), 0)} (1 thread) / "
+        f"{_fmt(onnx.get('100_rows_2_threads_us'), 0)} (2 threads)"
+    )
+    if "1_rows_us" in sk:
+        text += (
+            f"; scikit-learn predict (what the peers run, OMP_NUM_THREADS=1) 1 row "
+            f"{_fmt(sk.get('1_rows_us'), 0)}, 100 rows {_fmt(sk.get('100_rows_us'), 0)}"
+        )
+    lines = [text + ".", ""]
+    rows = []
+    for name, data in results["servers"].items():
+        model_us = sk if data.get("kind") == "peer" else onnx
+        for n in (1, 100):
+            cell = data.get("cells", {}).get(cell_key(n, 1))
+            us = model_us.get(f"{n}_rows_us", model_us.get(f"{n}_rows_1_threads_us"))
+            if cell is None or us is None:
+                continue
+            p50_us = cell["p50_ms"] * 1000
+            rows.append(
+                f"| {name} | {n} | {_fmt(p50_us, 0)} | {_fmt(us, 0)} | "
+                f"{_fmt(p50_us - us, 0)} | {_fmt(100 * us / p50_us, 0)} % |"
+            )
+    if rows:
+        lines += [
+            "| server | rows | c=1 p50 us | model us | serving overhead us | model share |",
+            "|---|---|---|---|---|---|",
+            *rows,
+        ]
     return lines
 
 
@@ -258,8 +297,6 @@ def verdicts_table(verdicts: list[Verdict]) -> list[str]:
 
 def markdown(results: dict, cells: list[tuple[int, int]], verdicts: list[Verdict]) -> str:
     meta = results.get("meta", {})
-    onnx = results.get("onnx_us", {})
-    sk = results.get("sklearn_us", {})
     parts = [
         "# Serving benchmark",
         "",
@@ -272,12 +309,7 @@ def markdown(results: dict, cells: list[tuple[int, int]], verdicts: list[Verdict
         "",
         *servers_table(results),
         "",
-        "In-process prediction time (median, µs): ONNX Runtime 1 row "
-        f"{_fmt(onnx.get('1_rows_1_threads_us'), 1)}, 100 rows "
-        f"{_fmt(onnx.get('100_rows_1_threads_us'), 0)} (1 thread) / "
-        f"{_fmt(onnx.get('100_rows_2_threads_us'), 0)} (2 threads); scikit-learn predict "
-        f"(the peers' model, OMP_NUM_THREADS=1) 1 row {_fmt(sk.get('1_rows_us'), 0)}, "
-        f"100 rows {_fmt(sk.get('100_rows_us'), 0)}.",
+        *model_time_lines(results),
         "",
         *verdicts_table(verdicts),
         "",

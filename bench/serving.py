@@ -297,11 +297,17 @@ def bench_server(
     log(f"[{spec.name}] starting: {spec.label}")
     server = procs.Server(spec.name, spec.argv, spec.env, spec.cwd, run_dir / f"{spec.name}.log")
     try:
-        ready_s = procs.wait_ready(
-            server, spec.port, spec.ready_path, READY_TIMEOUT_S[spec.kind], spec.headers
+        ready_s, live_s = procs.wait_ready(
+            server,
+            spec.port,
+            spec.ready_path,
+            READY_TIMEOUT_S[spec.kind],
+            spec.headers,
+            None if spec.kind == "bare" else "/v2/health/live",
         )
         data["ready_s"] = round(ready_s, 3)
-        log(f"[{spec.name}] ready in {ready_s:.2f} s")
+        data["live_s"] = None if live_s is None else round(live_s, 3)
+        log(f"[{spec.name}] ready in {ready_s:.2f} s (live at {data['live_s']} s)")
         pids = [p.pid for p in procs.members(server.proc.pid, procs.all_procs())]
         data["listens"] = procs.listening(pids)
         exposed = [a for a in data["listens"] if not procs.is_loopback(a)]
