@@ -71,6 +71,7 @@ def create_app(settings: ServerSettings, data_plane: DataPlane) -> ModelServerAp
     app = ModelServerApp(
         title="forecastops model server", description=DESCRIPTION, lifespan=lifespan
     )
+    app.state.data_plane = data_plane
     add_routes(app, data_plane, auth)
     app.hot_routes = tuple(r for r in app.router.routes if isinstance(r, HotRoute))
     for exc_class in (ModelServerError, HTTPException, RequestValidationError):

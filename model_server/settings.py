@@ -26,7 +26,9 @@ class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PREDICTION_", frozen=True, extra="ignore")
 
     # --- the model -----------------------------------------------------------------
-    model_uri: str = Field(description="file://, https:// or s3:// location of model.onnx")
+    model_uri: str = Field(  # may carry credentials or a presigned query: not in repr
+        description="file://, https:// or s3:// location of model.onnx", repr=False
+    )
     model_name: str = Field("forecast", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     model_sha256: str | None = Field(
         None, description="hex sha256 of the model file; required unless file://"

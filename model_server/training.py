@@ -22,6 +22,7 @@ import hashlib
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -183,7 +184,12 @@ def _to_onnx(model: Any, n_features: int) -> Any:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
-    return convert_sklearn(model, initial_types=[(ONNX_INPUT, FloatTensorType([None, n_features]))])
+    with warnings.catch_warnings():
+        # skl2onnx hands booleans to int fields: protobuf 6 warns, 7 refuses (pinned < 7)
+        warnings.filterwarnings("ignore", "Field onnx.AttributeProto.ints", DeprecationWarning)
+        return convert_sklearn(
+            model, initial_types=[(ONNX_INPUT, FloatTensorType([None, n_features]))]
+        )
 
 
 def _onnx_predict(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
