@@ -1,7 +1,8 @@
 """`run_backup` and `prune`: gather, decide, act.
 
 A backup, in order:
-1. check the bucket can be reached with the keys given (nothing is written otherwise);
+1. check the bucket can be reached with the keys given, and the database answers, holds
+   the prediction log and suits the local pg_dump (nothing is written otherwise);
 2. copy each model file, hashing it and checking its sha256 when one is expected;
 3. export a snapshot, count its rows, stream pg_dump of that snapshot into the bucket;
 4. write manifest.json, which makes the backup complete;
@@ -74,10 +75,11 @@ def run_backup(
     store.check_access()
     if store.list_sizes(folder):
         raise StorageError(f"{location} already holds objects: another backup this second?")
+    pg_dump = _pg_dump_tool(config.source)
     artifacts = tuple(
         _copy_artifact(store, folder, ref, config.model_store, reporter) for ref in config.artifacts
     )
-    database_entry, dump = _dump_database(store, folder, config.source, reporter)
+    database_entry, dump = _dump_database(store, folder, config.source, pg_dump, reporter)
 
     manifest = build_manifest(
         name=config.name,
@@ -136,28 +138,35 @@ def _copy_artifact(
     return entry, stored
 
 
+@dataclass(frozen=True)
+class _Tool:
+    binary: str
+    version: str
+
+
+def _pg_dump_tool(source: SourceConfig) -> _Tool:
+    """The pg_dump to use, once the database answers, has the tables and suits the tool."""
+    server = database.preflight(source.database_url, source.tables)
+    major = database.major_version(server)
+    binary = database.find_tool("pg_dump", server_major=major, bindir=source.pg_bindir)
+    version = database.tool_version(binary)
+    problem = database.tool_version_problem("pg_dump", version, "the server", server)
+    if problem:
+        raise DatabaseError(problem)
+    return _Tool(binary, version)
+
+
 def _dump_database(
-    store: ObjectStore, folder: str, source: SourceConfig, reporter: Reporter
+    store: ObjectStore, folder: str, source: SourceConfig, tool: _Tool, reporter: Reporter
 ) -> tuple[DatabaseEntry, StoredObject]:
     with database.exported_snapshot(source.database_url, source.tables) as snapshot:
-        binary = database.find_tool(
-            "pg_dump",
-            server_major=database.major_version(snapshot.server_version),
-            bindir=source.pg_bindir,
-        )
-        version = database.tool_version(binary)
-        problem = database.tool_version_problem(
-            "pg_dump", version, "the server", snapshot.server_version
-        )
-        if problem:
-            raise DatabaseError(problem)
         reporter.info(
             f"Snapshot {snapshot.snapshot_id} of PostgreSQL {snapshot.server_version}: "
             f"{len(snapshot.tables)} tables, {sum(snapshot.row_counts.values())} rows"
         )
         with (
             database.pg_dump(
-                binary=binary,
+                binary=tool.binary,
                 url=source.database_url,
                 snapshot=snapshot,
                 compress_level=source.compress_level,
@@ -170,7 +179,7 @@ def _dump_database(
         compress_level=source.compress_level,
         snapshot_at=snapshot.taken_at,
         server_version=snapshot.server_version,
-        pg_dump_version=version,
+        pg_dump_version=tool.version,
         tables=tuple(table.qualified for table in snapshot.tables),
         row_counts=dict(snapshot.row_counts),
     )

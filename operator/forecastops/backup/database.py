@@ -244,6 +244,16 @@ def count_rows(url: SecretStr, tables: Sequence[str]) -> dict[str, int | None]:
         return counts
 
 
+def preflight(url: SecretStr, roots: Sequence[str]) -> str:
+    """Fail now, before anything is written, if the backup could not work; the server version."""
+    with _connect(url) as conn, _database_errors("inspect the database"):
+        _refuse_timescaledb(conn)
+        _require_tables(conn, roots)
+        version = str(conn.execute("SHOW server_version").fetchone()[0]).split()[0]
+        conn.rollback()
+        return version
+
+
 def server_version(url: SecretStr) -> str:
     with _connect(url) as conn, _database_errors("read the server version"):
         return str(conn.execute("SHOW server_version").fetchone()[0]).split()[0]
@@ -305,7 +315,7 @@ def _refuse_timescaledb(conn: Any) -> None:
         )
 
 
-def _resolve(conn: Any, roots: Sequence[str]) -> tuple[Table, ...]:
+def _require_tables(conn: Any, roots: Sequence[str]) -> None:
     missing = [
         name
         for name in roots
@@ -316,6 +326,10 @@ def _resolve(conn: Any, roots: Sequence[str]) -> tuple[Table, ...]:
             f"table(s) {', '.join(missing)} do not exist: has the model server created the "
             "prediction log (it migrates on start)?"
         )
+
+
+def _resolve(conn: Any, roots: Sequence[str]) -> tuple[Table, ...]:
+    _require_tables(conn, roots)
     rows = conn.execute(_RESOLVE_SQL, [list(roots)]).fetchall()
     return tuple(sorted(Table(schema, name, kind) for schema, name, kind in rows))
 
