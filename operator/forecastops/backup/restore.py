@@ -23,7 +23,12 @@ from pydantic import SecretStr
 
 from forecastops.backup import database
 from forecastops.backup.catalog import CatalogEntry, choose_backup, read_catalog
-from forecastops.backup.errors import DatabaseError, VerificationFailed
+from forecastops.backup.errors import (
+    AccessDenied,
+    DatabaseError,
+    StorageError,
+    VerificationFailed,
+)
 from forecastops.backup.layout import backup_prefix
 from forecastops.backup.manifest import ArtifactEntry, Manifest, row_count_problems
 from forecastops.backup.progress import Reporter, human_bytes
@@ -106,6 +111,32 @@ def _restore_dump(
             f"The target holds {sum(present.values())} rows in {len(present)} of these tables "
             "now; the restore replaces them"
         )
+    try:
+        _stream_into_pg_restore(store, folder, manifest, binary, target, config, reporter)
+    except (DatabaseError, StorageError, AccessDenied) as exc:  # pg_restore was killed
+        raise type(exc)(
+            f"{exc} (pg_restore ran in one transaction: nothing was restored)"
+        ) from None
+    after = database.count_rows(target, list(expected))
+    problems = row_count_problems(expected, {t: n for t, n in after.items() if n is not None})
+    if problems:
+        raise VerificationFailed(
+            "restored, but the row counts differ from the backup's (is something writing to "
+            f"the target?): {'; '.join(problems)}"
+        )
+    return after
+
+
+def _stream_into_pg_restore(
+    store: ObjectStore,
+    folder: str,
+    manifest: Manifest,
+    binary: str,
+    target: SecretStr,
+    config: RestoreConfig,
+    reporter: Reporter,
+) -> None:
+    """The dump, checked as it streams; its last chunk is released only if the sha256 matches."""
     object_entry = manifest.object(manifest.database.object)
     with (
         database.pg_restore(binary=binary, url=target, privileges=config.privileges) as sink,
@@ -128,14 +159,6 @@ def _restore_dump(
             )
         sink.write(held)
         sink.finish()
-    after = database.count_rows(target, list(expected))
-    problems = row_count_problems(expected, {t: n for t, n in after.items() if n is not None})
-    if problems:
-        raise VerificationFailed(
-            "restored, but the row counts differ from the backup's (is something writing to "
-            f"the target?): {'; '.join(problems)}"
-        )
-    return after
 
 
 def _verify_dump(
