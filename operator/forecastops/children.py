@@ -48,7 +48,7 @@ def build_children(
     if spec.autoscaling:
         manifests.append(build_hpa(owner, spec.autoscaling))
     if spec.backup:
-        manifests.append(build_backup_cronjob(owner, spec.backup, spec.pod.server, pod_uid=pod_uid))
+        manifests.append(build_backup_cronjob(owner, spec.backup, spec.pod, pod_uid=pod_uid))
     optional: dict[Kind, bool] = {}
     if spec.autoscaling and spec.autoscaling.vpa_update_mode:
         optional[VPA] = capabilities.serves(VPA)

@@ -27,6 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("-o", "--output", choices=["text", "yaml", "json"], default="text")
     status.set_defaults(run=run_status)
 
+    backup = commands.add_parser(
+        "backup",
+        add_help=False,
+        help="back up, restore, list or prune backups (forecastctl backup --help)",
+    )
+    backup.add_argument("arguments", nargs=argparse.REMAINDER)
+    backup.set_defaults(run=run_backup)
+
     train = commands.add_parser("train-sample", help="train and export the sample demand model")
     train.add_argument("--out", required=True, type=Path, help="output directory")
     train.add_argument("--variant", default="v1", help="v1, or v2 for a second version")
@@ -36,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "backup":  # its own command line: options before its command too
+        args.arguments = unknown + args.arguments
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return args.run(args)
 
 
@@ -125,6 +138,12 @@ def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
     contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
     chosen = next((c for c in contexts if c["name"] == context), current) if context else current
     return chosen.get("context", {}).get("namespace") or "default"
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    from forecastops.backup.cli import main as backup_main
+
+    return backup_main(args.arguments)
 
 
 def run_train_sample(args: argparse.Namespace) -> int:

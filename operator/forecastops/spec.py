@@ -359,14 +359,17 @@ def _parse_model(model: _Fields | None) -> ModelSource | None:
     )
     sha256 = model.string("sha256", pattern=_SHA256, hint="must be 64 lowercase hex characters")
     secret = model.string("credentialsSecret", pattern=_SUBDOMAIN, hint="must be a Secret name")
+    if uri is not None:
+        scheme = Scheme(uri.partition("://")[0])
+        if scheme is not Scheme.FILE and not model.has("sha256"):
+            model.problem(
+                "sha256", "is required unless the uri is file:// (a mismatch never serves)"
+            )
+        if secret and scheme not in (Scheme.S3, Scheme.HTTPS):
+            model.problem("credentialsSecret", "applies only to s3:// and https:// model URIs")
     if uri is None or version is None:
         return None
-    source = ModelSource(uri, version, sha256, secret)
-    if sha256 is None and source.scheme is not Scheme.FILE and not model.has("sha256"):
-        model.problem("sha256", "is required unless the uri is file:// (a mismatch never serves)")
-    if secret and source.scheme not in (Scheme.S3, Scheme.HTTPS):
-        model.problem("credentialsSecret", "applies only to s3:// and https:// model URIs")
-    return source
+    return ModelSource(uri, version, sha256, secret)
 
 
 def _parse_server(server: _Fields, defaults: ServerDefaults) -> Server | None:

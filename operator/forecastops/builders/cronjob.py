@@ -13,15 +13,18 @@ from forecastops.builders.security import (
     tmp_volume,
 )
 from forecastops.names import Component, backup_cronjob_name, common_labels
-from forecastops.spec import Backup, ObjectRef, SecretKeyRef, Server
+from forecastops.spec import Backup, ModelSource, ObjectRef, PodInputs, Scheme, SecretKeyRef, Server
 
 CONTAINER = "backup"
 
 
 def build_backup_cronjob(
-    owner: ObjectRef, backup: Backup, server: Server, *, pod_uid: int
+    owner: ObjectRef, backup: Backup, stable: PodInputs, *, pod_uid: int
 ) -> dict[str, Any]:
-    """One backup at a time (Forbid), three of each outcome kept for `kubectl get jobs`."""
+    """One backup at a time (Forbid), three of each outcome kept for `kubectl get jobs`.
+
+    It runs in the stable revision's server image and backs up that revision's model.
+    """
     labels = common_labels(owner.name, Component.BACKUP)
     spec: dict[str, Any] = {
         "schedule": backup.schedule,
@@ -41,7 +44,7 @@ def build_backup_cronjob(
                         "restartPolicy": "Never",
                         "enableServiceLinks": False,
                         "securityContext": pod_security_context(pod_uid),
-                        "containers": [_container(owner, backup, server)],
+                        "containers": [_container(owner, backup, stable.server, stable.model)],
                         "volumes": [tmp_volume()],
                     },
                 },
@@ -58,38 +61,79 @@ def build_backup_cronjob(
     }
 
 
-def _container(owner: ObjectRef, backup: Backup, server: Server) -> dict[str, Any]:
+def _container(
+    owner: ObjectRef, backup: Backup, server: Server, model: ModelSource
+) -> dict[str, Any]:
     return {
         "name": CONTAINER,
         "image": server.image,
         "imagePullPolicy": str(server.image_pull_policy),
-        "command": ["forecastctl", "backup", "--name", owner.name, "--namespace", owner.namespace],
-        "env": backup_env(backup, server),
+        "command": ["forecastctl", "backup", "backup", "--name", owner.name],
+        "env": backup_env(owner, backup, server, model),
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         "securityContext": container_security_context(),
         "volumeMounts": [tmp_mount()],
     }
 
 
-def backup_env(backup: Backup, server: Server) -> list[dict[str, Any]]:
-    """Where to write (BACKUP_*) and what to dump (the prediction log's database URL)."""
+def backup_env(
+    owner: ObjectRef, backup: Backup, server: Server, model: ModelSource
+) -> list[dict[str, Any]]:
+    """The settings of `forecastctl backup` (FORECASTOPS_BACKUP_*); credentials by reference.
+
+    Without a prefix, backups go under `<namespace>/`, so that ForecastModels of the same
+    name in different namespaces never share keys.
+    """
     s3 = backup.destination
-    secret = s3.credentials_secret
     variables = [
-        env.value("BACKUP_S3_BUCKET", s3.bucket),
-        env.value("BACKUP_S3_PREFIX", s3.prefix),
-        env.value("BACKUP_RETENTION_DAYS", backup.retention_days),
-        env.from_secret("BACKUP_S3_ACCESS_KEY_ID", SecretKeyRef(secret, "AWS_ACCESS_KEY_ID")),
+        env.value("FORECASTOPS_BACKUP_NAME", owner.name),
+        env.value("FORECASTOPS_BACKUP_BUCKET", s3.bucket),
+        env.value("FORECASTOPS_BACKUP_PREFIX", s3.prefix or f"{owner.namespace}/"),
+        env.value("FORECASTOPS_BACKUP_RETENTION_DAYS", backup.retention_days),
         env.from_secret(
-            "BACKUP_S3_SECRET_ACCESS_KEY", SecretKeyRef(secret, "AWS_SECRET_ACCESS_KEY")
+            "AWS_ACCESS_KEY_ID", SecretKeyRef(s3.credentials_secret, "AWS_ACCESS_KEY_ID")
+        ),
+        env.from_secret(
+            "AWS_SECRET_ACCESS_KEY", SecretKeyRef(s3.credentials_secret, "AWS_SECRET_ACCESS_KEY")
         ),
     ]
     if s3.endpoint:
-        variables.append(env.value("BACKUP_S3_ENDPOINT", s3.endpoint))
+        variables.append(env.value("FORECASTOPS_BACKUP_ENDPOINT", s3.endpoint))
     if s3.region:
-        variables.append(env.value("BACKUP_S3_REGION", s3.region))
+        variables.append(env.value("FORECASTOPS_BACKUP_REGION", s3.region))
     if server.prediction_log:
         variables.append(
             env.from_secret("PREDICTION_POSTGRES_URL", server.prediction_log.postgres_url_secret)
         )
+    return variables + _model_env(model)
+
+
+def _model_env(model: ModelSource) -> list[dict[str, Any]]:
+    """The stable model file, to back up with its sha256 (a pvc:// claim is not mounted)."""
+    if model.scheme is Scheme.PVC:
+        return []
+    variables = [env.value("FORECASTOPS_BACKUP_STABLE_MODEL_URI", model.uri)]
+    if model.sha256:
+        variables.append(env.value("FORECASTOPS_BACKUP_STABLE_MODEL_SHA256", model.sha256))
+    secret = model.credentials_secret
+    if secret and model.scheme is Scheme.S3:
+        variables += [
+            env.from_secret(
+                "FORECASTOPS_BACKUP_MODEL_ACCESS_KEY_ID", SecretKeyRef(secret, "AWS_ACCESS_KEY_ID")
+            ),
+            env.from_secret(
+                "FORECASTOPS_BACKUP_MODEL_SECRET_ACCESS_KEY",
+                SecretKeyRef(secret, "AWS_SECRET_ACCESS_KEY"),
+            ),
+            env.from_secret(
+                "FORECASTOPS_BACKUP_MODEL_S3_ENDPOINT",
+                SecretKeyRef(secret, "AWS_ENDPOINT_URL"),
+                optional=True,
+            ),
+            env.from_secret(
+                "FORECASTOPS_BACKUP_MODEL_S3_REGION",
+                SecretKeyRef(secret, "AWS_REGION"),
+                optional=True,
+            ),
+        ]
     return variables

@@ -1,0 +1,95 @@
+"""forecastctl: the status view and the command line."""
+
+from __future__ import annotations
+
+import sys
+import types
+from datetime import UTC, datetime
+
+from forecastops.cli import build_parser, main, render_status
+
+NOW = datetime(2026, 3, 2, 10, 5, tzinfo=UTC)
+FM = {
+    "metadata": {"name": "store-demand", "namespace": "retail", "generation": 4},
+    "spec": {"model": {"uri": "s3://models/v7/model.onnx", "version": "v7"}},
+    "status": {
+        "observedGeneration": 4,
+        "phase": "Healthy",
+        "currentRevision": "5d8f7c2a1b",
+        "stableRevision": "5d8f7c2a1b",
+        "version": "v7",
+        "replicas": 3,
+        "availableReplicas": 3,
+        "endpoint": "http://store-demand.retail.svc:8000",
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "StableAvailable",
+                "message": "3/3 replicas of revision 5d8f7c2a1b available",
+                "lastTransitionTime": "2026-03-02T10:00:00Z",
+            },
+            {
+                "type": "Degraded",
+                "status": "False",
+                "reason": "AsExpected",
+                "message": "no problem found",
+                "lastTransitionTime": "2026-03-01T08:00:00Z",
+            },
+        ],
+    },
+}
+
+
+def test_status_view_reads_like_kubectl_describe():
+    assert render_status(FM, now=NOW) == "\n".join(
+        [
+            "ForecastModel retail/store-demand",
+            "  Phase:      Healthy",
+            "  Model:      v7  s3://models/v7/model.onnx",
+            "  Revision:   5d8f7c2a1b (stable 5d8f7c2a1b)",
+            "  Serving:    version v7, 3/3 replicas available",
+            "  Endpoint:   http://store-demand.retail.svc:8000",
+            "  Conditions:",
+            "    TYPE      STATUS  REASON           AGE  MESSAGE",
+            "    Ready     True    StableAvailable  5m   3/3 replicas of revision 5d8f7c2a1b available",
+            "    Degraded  False   AsExpected       1d   no problem found",
+        ]
+    )
+
+
+def test_status_view_flags_a_status_from_an_older_generation_and_a_canary():
+    fm = {**FM, "metadata": {**FM["metadata"], "generation": 5}}
+    fm["status"] = {**FM["status"], "canaryRevision": "a41e02", "canaryWeight": 10}
+    text = render_status(fm, now=NOW)
+    assert "Phase:      Healthy (status is from generation 4)" in text
+    assert "Canary:     revision a41e02, weight 10%" in text
+
+
+def test_backup_arguments_pass_through_untouched(monkeypatch):
+    seen = []
+    module = types.ModuleType("forecastops.backup.cli")
+    module.main = lambda argv: seen.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "forecastops.backup.cli", module)
+    assert main(["backup", "--quiet", "backup", "--name", "store-demand"]) == 0
+    assert seen == [["--quiet", "backup", "--name", "store-demand"]]
+
+
+def test_train_sample_calls_the_model_servers_trainer(monkeypatch, tmp_path, capsys):
+    calls = []
+    module = types.ModuleType("model_server.training")
+
+    def train_sample(out_dir, **kwargs):
+        calls.append((out_dir, kwargs))
+        return types.SimpleNamespace(model_path=out_dir / "model.onnx", sha256="ab" * 32)
+
+    module.train_sample = train_sample
+    monkeypatch.setitem(sys.modules, "model_server.training", module)
+    assert main(["train-sample", "--out", str(tmp_path)]) == 0
+    assert calls == [(tmp_path, {"variant": "v1", "seed": None})]
+    assert "sha256 abab" in capsys.readouterr().out
+
+
+def test_status_takes_the_usual_kubectl_flags():
+    args = build_parser().parse_args(["status", "store-demand", "-n", "retail", "-o", "yaml"])
+    assert (args.name, args.namespace, args.output) == ("store-demand", "retail", "yaml")
