@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import ipaddress
 import os
 import signal
 import subprocess
@@ -215,14 +216,14 @@ def _socket_inodes(pids: list[int]) -> set[str]:
 
 
 def _hex_addr(text: str) -> str:
+    """An address of /proc/net/tcp{,6} ("0100007F:1F90") as "127.0.0.1:8080" / "[::1]:80"."""
     host, port = text.split(":")
     raw = bytes.fromhex(host)
     if len(raw) == 4:
-        addr = ".".join(str(b) for b in raw[::-1])
-    else:  # IPv6: four little-endian 32-bit words
-        words = [raw[i : i + 4][::-1] for i in range(0, 16, 4)]
-        addr = ":".join(b"".join(words)[i : i + 2].hex() for i in range(0, 16, 2))
-    return f"{addr}:{int(port, 16)}"
+        return f"{ipaddress.IPv4Address(raw[::-1])}:{int(port, 16)}"
+    # IPv6: four 32-bit words, each in host (little-endian) order
+    packed = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+    return f"[{ipaddress.IPv6Address(packed)}]:{int(port, 16)}"
 
 
 def listening(pids: list[int]) -> list[str]:
@@ -239,8 +240,10 @@ def listening(pids: list[int]) -> list[str]:
 
 
 def is_loopback(address: str) -> bool:
-    host = address.rsplit(":", 1)[0]
-    return host.startswith("127.") or host == "0000:0000:0000:0000:0000:0000:0000:0001"
+    """Loopback, including IPv4-mapped IPv6 (::ffff:127.0.0.1)."""
+    ip = ipaddress.ip_address(address.rsplit(":", 1)[0].strip("[]"))
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def http_request(

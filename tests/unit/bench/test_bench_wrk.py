@@ -108,5 +108,10 @@ def test_members_follow_group_and_children():
 
 def test_addresses():
     assert procs._hex_addr("0100007F:1F90") == "127.0.0.1:8080"
-    assert procs.is_loopback(procs._hex_addr("00000000000000000000000001000000:1F90"))
+    assert procs._hex_addr("00000000000000000000000001000000:1F90") == "[::1]:8080"
+    assert procs.is_loopback("[::1]:8080")
+    mapped = procs._hex_addr("0000000000000000FFFF00000100007F:CE27")
+    assert mapped == "[::ffff:7f00:1]:52775"
+    assert procs.is_loopback(mapped)
     assert not procs.is_loopback(procs._hex_addr("00000000:0050"))
+    assert not procs.is_loopback(procs._hex_addr("00000000000000000000000000000000:0050"))
