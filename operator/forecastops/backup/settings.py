@@ -29,6 +29,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from forecastops.backup.errors import UsageError
+from forecastops.backup.layout import parse_backup_id
 
 MiB = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -201,12 +202,13 @@ class BackupSettings(BaseSettings):
         return _required(self.name, "name", "--name or FORECASTOPS_BACKUP_NAME")
 
     def backup_config(self, *, prune: bool = True) -> BackupConfig:
+        name, store = self.model_name(), self.store()
         database_url = _required(
             self.database_url, "database URL", "--database-url or PREDICTION_POSTGRES_URL"
         )
         return BackupConfig(
-            name=self.model_name(),
-            store=self.store(),
+            name=name,
+            store=store,
             source=SourceConfig(
                 database_url=database_url,
                 tables=self.tables,
@@ -227,6 +229,10 @@ class BackupSettings(BaseSettings):
         artifacts_dir: Path | None,
         privileges: bool = True,
     ) -> RestoreConfig:
+        if backup_id not in (None, "latest") and parse_backup_id(backup_id) is None:
+            raise UsageError(
+                f"{backup_id!r} is not a backup id such as 20250131T020000Z, or 'latest'"
+            )
         if not verify_only and self.target_url is None:
             raise UsageError(
                 "restore needs a target database: --target-url or FORECASTOPS_RESTORE_TARGET_URL "
