@@ -12,7 +12,6 @@ from ``health.lua``.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from devenv.require import unavailable
 
 ROOT = Path(__file__).resolve().parents[3]
 CHECK_DIR = ROOT / "deploy/argocd/health/forecastops.io/ForecastModel"
@@ -64,12 +65,9 @@ def load_yaml(path: Path) -> Any:
 def lua_interpreter() -> str:
     """The lua5.1 binary; a skip without it, except in CI, where it must be installed."""
     found = shutil.which("lua5.1")
-    if found:
-        return found
-    message = "lua5.1 is not installed (make deps, or apt-get install lua5.1)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    if found is None:
+        unavailable("lua5.1", "install it with make deps (Debian package lua5.1)")
+    return found
 
 
 def lua_string(text: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Callable
@@ -12,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from devenv.require import unavailable
 
 MONITORING = Path(__file__).resolve().parents[3] / "deploy/monitoring"
 
@@ -100,12 +101,9 @@ class MetricContract:
 def promtool() -> str:
     """promtool (Debian package prometheus); a skip without it, except in CI."""
     found = shutil.which("promtool")
-    if found:
-        return found
-    message = "promtool is not installed (make deps, or apt-get install prometheus)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    if found is None:
+        unavailable("promtool", "install it with make deps (Debian package prometheus)")
+    return found
 
 
 @pytest.fixture(scope="session")
