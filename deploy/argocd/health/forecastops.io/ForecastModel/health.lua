@@ -8,18 +8,23 @@
 -- The checks, in order (the first that applies decides):
 --   1. The operator has not observed metadata.generation yet              -> Progressing
 --   2. A rollout was aborted or rolled back (phase RolledBack, or the
---      Progressing condition's reason is RolloutAborted or
---      ProgressDeadlineExceeded), the Degraded condition is True, the
---      model failed verification (ModelVerified False), or phase Degraded -> Degraded
+--      Progressing condition's reason is one of abortReasons), the Degraded
+--      condition is True, the model failed verification (ModelVerified
+--      False), or phase Degraded                                           -> Degraded
 --      An aborted rollout is never Healthy, although stable keeps serving.
 --   3. phase Paused (a pause step, a user's pause, inconclusive analysis)  -> Suspended
---   4. phase Pending or Progressing, or phase Healthy with Ready not True  -> Progressing
+--   4. phase Pending, Progressing or Promoting, or phase Healthy with
+--      Ready not True                                                      -> Progressing
 --   5. phase Healthy                                                       -> Healthy
 -- A phase this script does not know gives Unknown rather than a guess.
 
+-- Reasons the operator gives a rollout that stopped for good.
 local abortReasons = {
-  RolloutAborted = true,
+  AnalysisFailed = true,
+  UserAborted = true,
   ProgressDeadlineExceeded = true,
+  RolloutAborted = true,
+  RolledBack = true,
 }
 
 local function findCondition(status, conditionType)
@@ -111,11 +116,11 @@ if phase == "RolledBack" then
   end
   return health("Degraded", fallback)
 end
-if progressing ~= nil and abortReasons[progressing.reason] then
-  return health("Degraded", describe(progressing, "Rollout aborted"))
-end
 if degraded ~= nil and degraded.status == "True" then
   return health("Degraded", describe(degraded, "The operator reports the model degraded"))
+end
+if progressing ~= nil and abortReasons[progressing.reason] then
+  return health("Degraded", describe(progressing, "Rollout aborted"))
 end
 if modelVerified ~= nil and modelVerified.status == "False" then
   return health("Degraded", describe(modelVerified, "The model failed verification"))
@@ -137,7 +142,7 @@ end
 if phase == "Pending" then
   return health("Progressing", describe(ready, "Waiting for the model server to start"))
 end
-if phase == "Progressing" then
+if phase == "Progressing" or phase == "Promoting" then
   return health("Progressing", describe(progressing, withCanaryWeight("Rollout in progress", status)))
 end
 if phase == nil then
