@@ -95,6 +95,12 @@ def service_name(instance: str) -> str:
     return instance
 
 
+def role_service_name(instance: str, role: Role) -> str:
+    """`<name>` for stable (the main Service), `<name>-canary` / `<name>-preview` for the
+    Service that selects only that role's pods during a rollout."""
+    return service_name(instance) if role is Role.STABLE else f"{instance}-{role}"
+
+
 def backup_cronjob_name(instance: str) -> str:
     return f"{instance}-backup"
 

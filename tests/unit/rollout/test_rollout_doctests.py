@@ -16,6 +16,9 @@ MODULES = [
     "forecastops.rollout.replicas",
     "forecastops.rollout.spec",
     "forecastops.rollout.steps",
+    "forecastops.traffic.gateway_api",
+    "forecastops.traffic.router",
+    "forecastops.traffic.service",
 ]
 
 
