@@ -5,10 +5,12 @@
 | ``forecastops_analysis_runs_total``    | counter | namespace, name, metric, verdict |
 | ``forecastops_rollout_phase``          | gauge   | namespace, name, phase (1 = current) |
 | ``forecastops_canary_weight``          | gauge   | namespace, name (percent, achieved) |
-| ``forecastops_rollout_aborted_total``  | counter | namespace, name, reason         |
+| ``forecastops_rollout_aborted_total``  | counter | namespace, name                 |
 
 ``forecastops_analysis_runs_total`` counts measurements by verdict (Successful, Failed,
-Inconclusive): a rising Inconclusive rate means a metric has no data to judge.
+Inconclusive): a rising Inconclusive rate means a metric has no data to judge. The
+names and labels are those of deploy/monitoring/metrics.yaml, which the alert rules and
+the dashboard use.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ class RolloutMetrics:
         )
         self.aborted = Counter(
             "forecastops_rollout_aborted_total",
-            "Rollouts aborted (by analysis, deadline or a user), by reason.",
-            ["namespace", "name", "reason"],
+            "Rollouts aborted (by analysis, deadline or a user); the reason is in status.",
+            ["namespace", "name"],
             registry=registry,
         )
 
@@ -60,7 +62,7 @@ class RolloutMetrics:
             self.phase.labels(namespace, name, str(phase)).set(1 if phase is after.phase else 0)
         self.canary_weight.labels(namespace, name).set(after.canary_weight)
         if after.phase in ABORTED_PHASES and before.phase not in ABORTED_PHASES:
-            self.aborted.labels(namespace, name, after.reason).inc()
+            self.aborted.labels(namespace, name).inc()
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop a deleted ForecastModel's gauges (counters stay: they only ever rise)."""

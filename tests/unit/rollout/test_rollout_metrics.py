@@ -54,14 +54,22 @@ def test_given_failing_rollout_when_observed_then_measurements_phase_weight_and_
     assert sample(registry, "forecastops_rollout_phase", **labels, phase="Progressing") == 0
     assert sample(registry, "forecastops_canary_weight", **labels) == 0
     assert (
-        sample(registry, "forecastops_rollout_aborted_total", **labels, reason="AnalysisFailed")
+        sample(
+            registry,
+            "forecastops_rollout_aborted_total",
+            **labels,
+        )
         == 1
     )
     for _ in range(5):  # staying rolled back is not another abort
         before = world.status
         metrics.observe("retail", "demand", before, world.tick())
     assert (
-        sample(registry, "forecastops_rollout_aborted_total", **labels, reason="AnalysisFailed")
+        sample(
+            registry,
+            "forecastops_rollout_aborted_total",
+            **labels,
+        )
         == 1
     )
 
