@@ -265,7 +265,11 @@ def ensure_schemas(url: SecretStr, schemas: Sequence[str]) -> None:
 
     with _connect(url) as conn, _database_errors("create schemas"):
         for schema in sorted(set(schemas)):
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            # IF NOT EXISTS alone would still need the CREATE privilege on the database
+            if not conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]
+            ).fetchone():
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         conn.commit()
 
 

@@ -129,7 +129,7 @@ class ObjectStore:
             self._client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
             )
-        return StoredObject(key, len(data), hashlib.sha256(data).hexdigest())
+        return self._confirmed(StoredObject(key, len(data), hashlib.sha256(data).hexdigest()))
 
     def upload_stream(
         self, key: str, source: Readable, *, progress: Progress | None = None
