@@ -217,7 +217,8 @@ def summary_fields(status: RolloutStatus) -> dict[str, Any]:
     return {
         "phase": str(status.phase),
         "stableRevision": status.stable_revision,
-        "canaryRevision": status.candidate_revision,
+        "canaryRevision": status.candidate_revision
+        or (status.aborted_revision if status.phase in ABORTED_PHASES else None),
         "currentStepIndex": status.step_index,
         "canaryWeight": status.canary_weight,
         "lastAnalysis": last_analysis(status),
@@ -281,7 +282,7 @@ def _run_from_dict(raw: Mapping[str, Any]) -> AnalysisRun:
 
 
 def _measurement_to_dict(m: Measurement) -> dict[str, Any]:
-    out: dict[str, Any] = {"metric": m.metric, "verdict": str(m.verdict), "at": _time(m.at)}
+    out: dict[str, Any] = {"metric": m.metric, "verdict": str(m.verdict), "time": _time(m.at)}
     if m.value is not None:
         out["value"] = _finite_or_text(m.value)
     if m.message:
@@ -296,7 +297,7 @@ def _measurement_from_dict(raw: Mapping[str, Any]) -> Measurement:
         verdict=_enum(Verdict, raw.get("verdict"), Verdict.INCONCLUSIVE),
         value=float(value) if value is not None else None,
         message=raw.get("message", ""),
-        at=_parse_time(raw.get("at")) or _EPOCH,
+        at=_parse_time(raw.get("time")) or _EPOCH,
     )
 
 

@@ -67,7 +67,7 @@ def test_given_busy_status_when_written_and_read_then_identical():
 def test_given_status_when_written_then_json_friendly_camel_case_and_compact():
     raw = to_dict(busy_status())
     assert raw["stepStartedAt"] == "2025-01-01T12:00:00.000Z"
-    assert raw["history"][1]["at"] == "2025-01-01T12:00:00.250Z"
+    assert raw["history"][1]["time"] == "2025-01-01T12:00:00.250Z"
     assert "value" not in raw["history"][1], "no value is stored as absent, not as null"
     assert raw["runs"][0]["metrics"][1]["consecutiveInconclusive"] == 2
     assert to_dict(RolloutStatus()) == {"phase": "Pending", "routeWeight": 0, "canaryWeight": 0}
@@ -103,6 +103,17 @@ def test_given_status_when_summarised_then_crd_fields_and_last_analysis_per_metr
     assert summary["lastAnalysis"]["error-rate"]["value"] == 0.34
     assert summary["lastAnalysis"]["error-rate"]["verdict"] == "Failed"
     assert summary["lastAnalysis"]["latency-p95"]["message"] == "no data"
+
+
+def test_given_rolled_back_when_summarised_then_canary_revision_names_the_aborted_one():
+    status = RolloutStatus(
+        phase=Phase.ROLLED_BACK, stable_revision="5d8f7c", aborted_revision="a41e02"
+    )
+    assert summary_fields(status)["canaryRevision"] == "a41e02"
+    assert (
+        summary_fields(RolloutStatus(phase=Phase.HEALTHY, aborted_revision="x"))["canaryRevision"]
+        is None
+    )
 
 
 def test_given_history_when_same_metric_measured_twice_then_last_analysis_keeps_newest():
