@@ -150,6 +150,7 @@ def pg_dump_command(
         f"--snapshot={snapshot_id}",
         f"--lock-wait-timeout={LOCK_TIMEOUT}",
         "--no-password",
+        "--strict-names",  # every table named must be found
         *(f"--table={table.dump_pattern()}" for table in sorted(tables)),
         f"--dbname={conninfo}",
     ]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from backup_support import Destination, migrate_prediction_log
-from forecastops.backup.progress import Reporter
 
 from devenv.services import S3, Postgres
 
@@ -46,8 +45,3 @@ def model_file(tmp_path: Path) -> Path:
     path = tmp_path / "model.onnx"
     path.write_bytes(os.urandom(300_000))
     return path
-
-
-@pytest.fixture
-def reporter() -> Reporter:
-    return Reporter()

@@ -126,6 +126,7 @@ def test_pg_dump_command() -> None:
         "--snapshot=00000003-1",
         "--lock-wait-timeout=60s",
         "--no-password",
+        "--strict-names",
         '--table="public"."t1"',
         '--table="public"."t2"',
         "--dbname=host=h dbname=d",
