@@ -92,7 +92,7 @@ class MemorySampler:
     of each process (the largest is the per-worker figure)."""
 
     root: int
-    interval: float = 0.25
+    interval: float = 0.5
     peak_total: int = 0
     peak_per_pid: dict[int, int] = field(default_factory=dict)
     seen: dict[int, int] = field(default_factory=dict)  # pid -> start time

@@ -82,6 +82,26 @@ def cell_ratios(results: dict, key: str) -> dict:
     return out
 
 
+def combine(runs: list[dict]) -> dict:
+    """One cell from its rounds: the median of requests/s and of each latency percentile,
+    the worst max, the sum of requests and errors, and each round's requests/s."""
+    if len(runs) == 1:
+        return {**runs[0], "rounds_rps": [runs[0]["rps"]]}
+
+    def median(key: str) -> float:
+        values = sorted(r[key] for r in runs)
+        mid = len(values) // 2
+        return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+    out = {key: median(key) for key in ("rps", "p50_ms", "p90_ms", "p99_ms")}
+    out["max_ms"] = max(r["max_ms"] for r in runs)
+    for key in ("requests", "non_2xx", "socket_errors", "errors"):
+        out[key] = sum(r[key] for r in runs)
+    out["duration_s"] = sum(r["duration_s"] for r in runs)
+    out["rounds_rps"] = [r["rps"] for r in runs]
+    return out
+
+
 def _check(value: float | None, ok) -> bool | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -295,14 +315,24 @@ def verdicts_table(verdicts: list[Verdict]) -> list[str]:
     return lines
 
 
+def _load_during(meta: dict) -> str:
+    during = meta.get("loadavg_1min_during")
+    if not during:
+        return "?"
+    return f"min {during['min']:.2f} / median {during['median']:.2f} / max {during['max']:.2f}"
+
+
 def markdown(results: dict, cells: list[tuple[int, int]], verdicts: list[Verdict]) -> str:
     meta = results.get("meta", {})
     parts = [
         "# Serving benchmark",
         "",
-        f"Run {meta.get('started', '')}; {meta.get('cores', '?')} cores; load average before "
-        f"{meta.get('loadavg_before', '?')}, after {meta.get('loadavg_after', '?')}; "
-        f"{meta.get('duration_s', '?')} s per cell, wrk 1 thread, loopback. "
+        f"Run {meta.get('started', '')}; {meta.get('cores', '?')} cores; load average (1, 5, 15 "
+        f"min) before {meta.get('loadavg_before', '?')}, after {meta.get('loadavg_after', '?')}; "
+        f"1-min load during the cells {_load_during(meta)} (the benchmark itself, server + wrk, "
+        "adds about 2); "
+        f"{meta.get('duration_s', '?')} s per cell and round, {meta.get('rounds', 1)} "
+        "interleaved round(s) (medians), wrk 1 thread, loopback. "
         "Cells: requests/s (p50/p99 ms). Ratios are requests/s ratios within this run.",
         "",
         *cells_table(results, cells),

@@ -278,61 +278,89 @@ def verify(
     return out
 
 
-def bench_server(
-    spec: Spec,
-    payload_scripts: dict[int, Path],
-    payloads: dict[int, bytes],
-    expected: dict,
-    cells: list[tuple[int, int]],
-    duration: float,
-    run_dir: Path,
-) -> dict:
-    data: dict = {"label": spec.label, "kind": spec.kind, "workers": spec.workers, "cells": {}}
+@dataclass
+class Running:
+    spec: Spec
+    server: procs.Server
+    data: dict
+    scripts: dict[int, Path]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.spec.port}{self.spec.infer_path}"
+
+
+def launch(spec: Spec, data: dict, body_paths: dict[int, Path], run_dir: Path) -> Running:
+    """Write the server's wrk scripts and start its process group (not yet ready)."""
     scripts = {}
-    for rows, body_path in payload_scripts.items():
+    for rows, body_path in body_paths.items():
         script = run_dir / f"{spec.name}-{rows}.lua"
         script.write_text(wrk.lua_script(body_path, spec.headers))
         scripts[rows] = script
-    url = f"http://127.0.0.1:{spec.port}{spec.infer_path}"
     log(f"[{spec.name}] starting: {spec.label}")
     server = procs.Server(spec.name, spec.argv, spec.env, spec.cwd, run_dir / f"{spec.name}.log")
-    try:
-        ready_s, live_s = procs.wait_ready(
-            server,
-            spec.port,
-            spec.ready_path,
-            READY_TIMEOUT_S[spec.kind],
-            spec.headers,
-            None if spec.kind == "bare" else "/v2/health/live",
-        )
-        data["ready_s"] = round(ready_s, 3)
-        data["live_s"] = None if live_s is None else round(live_s, 3)
-        log(f"[{spec.name}] ready in {ready_s:.2f} s (live at {data['live_s']} s)")
-        pids = [p.pid for p in procs.members(server.proc.pid, procs.all_procs())]
-        data["listens"] = procs.listening(pids)
-        exposed = [a for a in data["listens"] if not procs.is_loopback(a)]
-        if exposed:
-            raise RuntimeError(f"listens beyond loopback: {exposed}; stopped")
-        data["verify"] = verify(spec, payloads, expected)
-        if not data["verify"]["ok"]:
-            log(f"[{spec.name}] WRONG ANSWERS: {data['verify']}")
-        for rows in sorted({r for r, _ in cells}):  # warm both workers for each body size
-            wrk.run(url, scripts[rows], 16, 2)
+    return Running(spec, server, data, scripts)
+
+
+def get_ready(running: Running, payloads: dict[int, bytes], expected: dict) -> None:
+    """Wait for the model's own ready endpoint, check that the server listens on loopback
+    only and answers correctly, and warm it up; raises on any failure."""
+    spec, data = running.spec, running.data
+    ready_s, live_s = procs.wait_ready(
+        running.server,
+        spec.port,
+        spec.ready_path,
+        READY_TIMEOUT_S[spec.kind],
+        spec.headers,
+        None if spec.kind == "bare" else "/v2/health/live",
+    )
+    data["ready_s"] = round(ready_s, 3)
+    data["live_s"] = None if live_s is None else round(live_s, 3)
+    log(f"[{spec.name}] ready in {ready_s:.2f} s (HTTP live at {data['live_s']} s)")
+    pids = [p.pid for p in procs.members(running.server.proc.pid, procs.all_procs())]
+    data["listens"] = procs.listening(pids)
+    exposed = [a for a in data["listens"] if not procs.is_loopback(a)]
+    if exposed:
+        raise RuntimeError(f"listens beyond loopback: {exposed}")
+    data["verify"] = verify(spec, payloads, expected)
+    if not data["verify"]["ok"]:
+        log(f"[{spec.name}] WRONG ANSWERS: {data['verify']}")
+    for rows in sorted(running.scripts):  # warm every worker for each body size
+        wrk.run(running.url, running.scripts[rows], 16, 2)
+
+
+def measure(
+    running: list[Running], cells: list[tuple[int, int]], duration: float, rounds: int
+) -> dict[str, dict[str, list[dict]]]:
+    """Every cell for every running server, interleaved: for each round and cell the servers
+    take turns (in an order rotated from cell to cell), so that a change in the machine's
+    background load hits all of them alike rather than whichever ran at that time."""
+    samples: dict[str, dict[str, list[dict]]] = {r.spec.name: {} for r in running}
+    samples["_loadavg_1min"] = {}
+    step = 0
+    for rnd in range(rounds):
         for rows, conc in cells:
-            result, _ = wrk.run(url, scripts[rows], conc, duration)
-            data["cells"][report.cell_key(rows, conc)] = result.to_dict()
-            log(
-                f"[{spec.name}] {rows:>3} rows c={conc:<2}: {result.rps:>8,.0f} req/s  "
-                f"p50 {result.p50_ms:.3f} ms  p99 {result.p99_ms:.3f} ms  errors {result.errors}"
-            )
-    except Exception as exc:  # one server's failure is recorded, the others still run
-        data["error"] = f"{type(exc).__name__}: {exc}"[:3000]
-        log(f"[{spec.name}] FAILED: {data['error']}")
-    finally:
-        server.stop()
-        data["memory"] = server.memory.summary()
-        log(f"[{spec.name}] stopped; peak RSS {data['memory']}")
-    return data
+            key = report.cell_key(rows, conc)
+            samples["_loadavg_1min"].setdefault(key, []).append(round(os.getloadavg()[0], 2))
+            turn = [r for r in running if "error" not in r.data]
+            if turn:
+                shift = step % len(turn)
+                turn = turn[shift:] + turn[:shift]
+            step += 1
+            for r in turn:
+                try:
+                    result, _ = wrk.run(r.url, r.scripts[rows], conc, duration)
+                except Exception as exc:
+                    r.data["error"] = f"{type(exc).__name__}: {exc}"[:3000]
+                    log(f"[{r.spec.name}] FAILED in {key}: {r.data['error']}")
+                    continue
+                samples[r.spec.name].setdefault(key, []).append(result.to_dict())
+                log(
+                    f"[round {rnd + 1}/{rounds}] {r.spec.name:<8} {rows:>3} rows c={conc:<2}: "
+                    f"{result.rps:>8,.0f} req/s  p50 {result.p50_ms:.3f} ms  "
+                    f"p99 {result.p99_ms:.3f} ms  errors {result.errors}"
+                )
+    return samples
 
 
 def select(only: str | None, quick: bool) -> list[str]:
@@ -371,6 +399,10 @@ def blas_info() -> dict:
         return {"error": str(exc)}
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench serving", description=__doc__.split("\n\n")[0]
@@ -382,14 +414,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         help=f"comma-separated: ours, bare, peers, or server names ({', '.join(ALL_SERVERS)})",
     )
-    parser.add_argument("--duration", type=float, help="seconds per cell (default 8, quick 3)")
+    parser.add_argument(
+        "--duration", type=float, help="seconds per cell and round (default 5, quick 3)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="interleaved rounds over all cells; each cell reports the median (default 2, quick 1)",
+    )
     parser.add_argument("--out", type=Path, default=model.RESULTS, help="results directory")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    duration = args.duration or (3.0 if args.quick else 8.0)
+    duration = args.duration or (3.0 if args.quick else 5.0)
+    rounds = args.rounds or (1 if args.quick else 2)
+    if not 1 <= rounds <= 5:
+        raise SystemExit("--rounds must be between 1 and 5")
     if not 1 <= duration <= 60:
         raise SystemExit("--duration must be between 1 and 60 seconds")
     cells = QUICK_CELLS if args.quick else FULL_CELLS
@@ -404,8 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"[bench] skipping {', '.join(dropped)}: {why}")
     if not names:
         raise SystemExit("nothing to run")
-    # SIGTERM should stop the servers as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the servers as Ctrl-C does
     wrk.ensure_installed(log)
     peers = [n for n in names if n in GROUPS["peers"]]
     peer_python = {}
@@ -440,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             "cores": os.cpu_count(),
             "loadavg_before": " ".join(f"{v:.2f}" for v in os.getloadavg()),
             "duration_s": duration,
+            "rounds": rounds,
             "cells": [report.cell_key(r, c) for r, c in cells],
             "wrk": "1 thread, --latency, Lua POST of a V2 JSON body",
             "payload_bytes": {str(r): len(b) for r, b in payloads.items()},
@@ -465,14 +507,41 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     specs = build_specs(names, files, run_dir)
+    running: list[Running] = []
     try:
         for spec in specs:
-            results["servers"][spec.name] = bench_server(
-                spec, payload_paths, payloads, expected, cells, duration, run_dir
-            )
+            data = results["servers"][spec.name] = {
+                "label": spec.label,
+                "kind": spec.kind,
+                "workers": spec.workers,
+                "cells": {},
+            }
+            try:
+                running.append(launch(spec, data, payload_paths, run_dir))
+                get_ready(running[-1], payloads, expected)
+            except Exception as exc:  # recorded; the others still run
+                data["error"] = f"{type(exc).__name__}: {exc}"[:3000]
+                log(f"[{spec.name}] FAILED: {data['error']}")
+        results["meta"]["loadavg_start_of_load"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+        samples = measure([r for r in running if "error" not in r.data], cells, duration, rounds)
+        load = [v for values in samples.pop("_loadavg_1min").values() for v in values]
+        if load:
+            results["meta"]["loadavg_1min_during"] = {
+                "min": min(load),
+                "median": sorted(load)[len(load) // 2],
+                "max": max(load),
+            }
+        for name, per_cell in samples.items():
+            for key, runs in per_cell.items():
+                results["servers"][name]["cells"][key] = report.combine(runs)
     except KeyboardInterrupt:
         notes.append("interrupted: partial results")
         log("[bench] interrupted; writing partial results")
+    finally:
+        for r in running:
+            r.server.stop()
+            r.data["memory"] = r.server.memory.summary()
+            log(f"[{r.spec.name}] stopped; peak RSS {r.data['memory']['peak_total_mb']} MB")
     results["meta"]["loadavg_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     results["meta"]["wall_s"] = round((datetime.now(UTC) - started).total_seconds(), 1)
     same = results.get("same_model", {})

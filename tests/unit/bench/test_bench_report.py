@@ -99,6 +99,46 @@ def test_markdown_table_has_ratio_columns():
     assert "PASS" in text and "FAIL" not in text
 
 
+def test_combine_rounds_takes_medians_and_sums_errors():
+    runs = [
+        {
+            **cell(900, 1.0, 3.0, 0),
+            "p90_ms": 2.0,
+            "max_ms": 9.0,
+            "requests": 9000,
+            "non_2xx": 0,
+            "socket_errors": 0,
+            "duration_s": 10.0,
+        },
+        {
+            **cell(1000, 2.0, 4.0, 1),
+            "p90_ms": 3.0,
+            "max_ms": 5.0,
+            "requests": 10000,
+            "non_2xx": 1,
+            "socket_errors": 0,
+            "duration_s": 10.0,
+        },
+        {
+            **cell(1300, 3.0, 9.0, 2),
+            "p90_ms": 4.0,
+            "max_ms": 7.0,
+            "requests": 13000,
+            "non_2xx": 0,
+            "socket_errors": 2,
+            "duration_s": 10.0,
+        },
+    ]
+    out = report.combine(runs)
+    assert (out["rps"], out["p50_ms"], out["p99_ms"], out["p90_ms"]) == (1000, 2.0, 4.0, 3.0)
+    assert (out["max_ms"], out["requests"], out["errors"]) == (9.0, 32000, 3)
+    assert (out["non_2xx"], out["socket_errors"]) == (1, 2)
+    assert out["rounds_rps"] == [900, 1000, 1300]
+    two = report.combine(runs[:2])
+    assert two["rps"] == 950 and two["p99_ms"] == 3.5
+    assert report.combine(runs[:1])["rounds_rps"] == [900]
+
+
 def test_dispatch():
     assert dispatch([]) == ("serving", [])
     assert dispatch(["--quick"]) == ("serving", ["--quick"])
