@@ -20,7 +20,13 @@ from datetime import UTC, datetime, timedelta
 from forecastops.backup import database
 from forecastops.backup.artifacts import open_artifact, redact
 from forecastops.backup.catalog import CatalogEntry, read_catalog
-from forecastops.backup.errors import AccessDenied, DatabaseError, StorageError, VerificationFailed
+from forecastops.backup.errors import (
+    AccessDenied,
+    BackupError,
+    DatabaseError,
+    StorageError,
+    VerificationFailed,
+)
 from forecastops.backup.layout import (
     DUMP,
     MANIFEST,
@@ -66,6 +72,26 @@ def run_backup(
     reporter = reporter or Reporter()
     store = store or ObjectStore(config.store)
     began = time.monotonic()
+    manifest, location = _take_backup(config, store, clock, reporter)
+    pruned: tuple[str, ...] = ()
+    if config.prune:
+        try:
+            pruned = prune(
+                store,
+                prefix=config.store.prefix,
+                name=config.name,
+                retention_days=config.retention_days,
+                now=clock(),
+                reporter=reporter,
+            )
+        except BackupError as exc:
+            raise type(exc)(f"the backup is complete, but retention failed: {exc}") from None
+    return BackupResult(location, manifest, time.monotonic() - began, pruned)
+
+
+def _take_backup(
+    config: BackupConfig, store: ObjectStore, clock: Clock, reporter: Reporter
+) -> tuple[Manifest, str]:
     started = clock()
     backup_id = format_backup_id(started)
     folder = backup_prefix(config.store.prefix, config.name, backup_id)
@@ -95,17 +121,7 @@ def run_backup(
         f"Backup complete: {location} ({human_bytes(manifest.total_size)}, "
         f"{manifest.total_rows} rows, {len(artifacts)} model files)"
     )
-    pruned: tuple[str, ...] = ()
-    if config.prune:
-        pruned = prune(
-            store,
-            prefix=config.store.prefix,
-            name=config.name,
-            retention_days=config.retention_days,
-            now=clock(),
-            reporter=reporter,
-        )
-    return BackupResult(location, manifest, time.monotonic() - began, pruned)
+    return manifest, location
 
 
 def _copy_artifact(
