@@ -107,6 +107,24 @@ def test_model_server_exports_the_listed_metrics(contract: Any) -> None:
             assert exported[series] == frozenset(metric["labels"]) | extra, series
 
 
+def test_operator_exports_the_listed_rollout_metrics(contract: Any) -> None:
+    """The operator's rollout metrics (forecastops/rollout/metrics.py) match metrics.yaml."""
+    rollout_metrics = pytest.importorskip("forecastops.rollout.metrics")
+    from prometheus_client import CollectorRegistry
+
+    exported: dict[str, frozenset[str]] = {}
+    for collector in vars(rollout_metrics.RolloutMetrics(CollectorRegistry())).values():
+        # prometheus-client keeps a counter's name without _total, and label names only
+        # on the collector.
+        suffix = "_total" if collector._type == "counter" else ""
+        exported[collector._name + suffix] = frozenset(collector._labelnames)
+    listed = contract.exporters["operator"]["metrics"]
+    rollout = {name for name in listed if "backup" not in name}
+    assert rollout <= set(exported), f"not exported: {sorted(rollout - set(exported))}"
+    for name in rollout:
+        assert exported[name] == frozenset(listed[name]["labels"]), name
+
+
 @pytest.mark.parametrize(
     ("expr", "metrics", "grouping"),
     [
