@@ -188,3 +188,25 @@ def test_usage_errors_exit_2(destination: Destination) -> None:
     no_target = run_cli("restore", env=destination.env())
     assert no_target.returncode == ExitCode.USAGE
     assert "--target-url" in no_target.stderr
+
+
+def test_sigterm_stops_a_backup_cleanly(destination: Destination, predlog_db: str) -> None:
+    """Kubernetes stops a Job with SIGTERM: the upload is aborted, pg_dump ends, exit 130."""
+    write_predictions(predlog_db, 100_000)
+    env = destination.env(PREDICTION_POSTGRES_URL=predlog_db)
+    backup = subprocess.Popen(
+        [sys.executable, "-m", "forecastops.backup", "backup", "--part-size-mib", "5",
+         "--max-upload-rate", str(2 * 1024 * 1024)],
+        env={**os.environ, **env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert _wait_for_multipart_upload(destination)
+    backup.send_signal(signal.SIGTERM)
+    _, stderr = backup.communicate(timeout=60)
+
+    assert backup.returncode == ExitCode.INTERRUPTED, stderr
+    assert "stopped by signal SIGTERM" in stderr
+    client = destination.s3.client()
+    assert not client.list_multipart_uploads(Bucket=destination.bucket).get("Uploads")
+    assert destination.objects() == {}
