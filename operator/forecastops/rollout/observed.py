@@ -63,22 +63,26 @@ class DeploymentState:
     """spec.replicas (for stable: what the HorizontalPodAutoscaler chose)."""
     ready: int = 0
     updated: int = 0
+    """Pods of the current template (status.updatedReplicas)."""
+    total: int = 0
+    """Pods of every template, old ones still terminating included (status.replicas)."""
     current: bool = True
     """status.observedGeneration has caught up with metadata.generation."""
 
     def complete_at(self, revision: str | None) -> bool:
         """Every replica runs `revision` and is ready: the rolling update is over."""
+        return self.ready_at(revision, self.replicas)
+
+    def ready_at(self, revision: str | None, replicas: int) -> bool:
+        """At least `replicas` ready pods, all of `revision`, none of an older template."""
         return (
             revision is not None
             and self.revision == revision
             and self.current
-            and self.updated >= self.replicas
-            and self.ready >= self.replicas
+            and self.updated >= replicas
+            and self.ready >= replicas
+            and self.total <= self.updated
         )
-
-    def ready_at(self, revision: str | None, replicas: int) -> bool:
-        """At least `replicas` ready pods of `revision` (a candidate reaching its size)."""
-        return self.revision == revision and self.current and self.ready >= replicas
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ class Deployment:
     never_ready: bool = False
 
     def state(self) -> DeploymentState:
-        return DeploymentState(self.revision, self.replicas, self.ready, self.ready, True)
+        return DeploymentState(self.revision, self.replicas, self.ready, self.ready, self.ready)
 
 
 @dataclass

@@ -12,6 +12,7 @@ MODULES = [
     "forecastops.analysis.measurement",
     "forecastops.analysis.spec",
     "forecastops.analysis.template",
+    "forecastops.rollout.observe",
     "forecastops.rollout.observed",
     "forecastops.rollout.replicas",
     "forecastops.rollout.spec",

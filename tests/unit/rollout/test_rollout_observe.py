@@ -1,0 +1,97 @@
+"""Gathered objects → the state machine's `Observed` (pure)."""
+
+from __future__ import annotations
+
+import pytest
+from forecastops.kinds import ChildKey
+from forecastops.rollout.observe import deployment_state, observe
+from forecastops.rollout.observed import CommandKind, DeploymentState
+from rollout_world import T0
+
+
+def deployment(
+    name: str,
+    revision: str,
+    *,
+    replicas=2,
+    ready=2,
+    updated=2,
+    total=2,
+    generation=1,
+    seen=1,
+    **meta,
+):
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": name, "generation": generation, **meta},
+        "spec": {
+            "replicas": replicas,
+            "template": {"metadata": {"labels": {"forecastops.io/revision": revision}}},
+        },
+        "status": {
+            "observedGeneration": seen,
+            "readyReplicas": ready,
+            "updatedReplicas": updated,
+            "replicas": total,
+        },
+    }
+
+
+def fm(annotations=None):
+    return {"metadata": {"name": "demand", "namespace": "retail", "annotations": annotations or {}}}
+
+
+def test_given_stable_and_canary_when_observed_then_both_by_role_and_command_parsed():
+    children = {
+        ChildKey("Deployment", "demand"): deployment(
+            "demand", "aaa", replicas=4, ready=4, updated=4, total=4
+        ),
+        ChildKey("Deployment", "demand-canary"): deployment(
+            "demand-canary", "bbb", replicas=1, ready=0, updated=1, total=1
+        ),
+        ChildKey("Service", "demand"): {"kind": "Service", "metadata": {"name": "demand"}},
+    }
+    observed = observe(
+        fm({"forecastops.io/command": "promote:9"}), children, desired_revision="bbb", now=T0
+    )
+    assert observed.stable == DeploymentState("aaa", 4, 4, 4, 4, True)
+    assert observed.canary == DeploymentState("bbb", 1, 0, 1, 1, True)
+    assert observed.preview is None
+    assert (observed.command.kind, observed.command.token) == (CommandKind.PROMOTE, "promote:9")
+    assert (observed.desired_revision, observed.now) == ("bbb", T0)
+
+
+@pytest.mark.parametrize(
+    ("fields", "complete"),
+    [
+        ({}, True),
+        ({"ready": 1}, False),  # a pod not ready yet
+        ({"updated": 1}, False),  # rolling update under way
+        ({"total": 3}, False),  # an old pod still terminating
+        ({"generation": 2}, False),  # the controller has not seen the change
+        ({"revision": "old"}, False),
+    ],
+    ids=["complete", "not-ready", "updating", "terminating", "unseen", "other-revision"],
+)
+def test_given_deployment_status_when_judged_then_complete_only_when_rollout_is_over(
+    fields, complete
+):
+    revision = fields.pop("revision", "aaa")
+    state = deployment_state(deployment("demand", revision, **fields))
+    assert state.complete_at("aaa") is complete
+
+
+def test_given_deployment_being_deleted_when_observed_then_it_counts_as_gone():
+    assert (
+        deployment_state(
+            deployment("demand-canary", "bbb", deletionTimestamp="2025-01-01T00:00:00Z")
+        )
+        is None
+    )
+
+
+def test_given_new_deployment_without_status_when_observed_then_nothing_ready():
+    state = deployment_state(
+        {"metadata": {"generation": 1}, "spec": {"template": {"metadata": {}}}}
+    )
+    assert state == DeploymentState(None, 1, 0, 0, 0, False)
