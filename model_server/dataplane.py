@@ -78,6 +78,7 @@ class DataPlane:
         self._model: OnnxModel | None = None
         self._not_ready = "the model is loading"
         self._load_task: asyncio.Task[None] | None = None
+        self._attempted = asyncio.Event()
         self._faults = settings.fault_error_rate > 0 or settings.fault_latency_ms > 0
 
     @property
@@ -107,10 +108,9 @@ class DataPlane:
             self._model.close()
         self.metrics.close()
 
-    async def wait_loaded(self) -> None:
-        """Until loading has succeeded or given up (for tests and tools)."""
-        if self._load_task is not None:
-            await asyncio.shield(self._load_task)
+    async def wait_first_attempt(self) -> None:
+        """Until the first attempt to load the model ended, in success or failure."""
+        await self._attempted.wait()
 
     async def _load_until_done(self) -> None:
         delay = FETCH_BACKOFF[0]
@@ -131,6 +131,8 @@ class DataPlane:
                 )
                 if final:
                     return
+            finally:
+                self._attempted.set()
             await asyncio.sleep(delay)
             delay = min(delay * 2, FETCH_BACKOFF[1])
 

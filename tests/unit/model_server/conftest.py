@@ -52,14 +52,14 @@ Serve = Callable[..., Awaitable[httpx.AsyncClient]]
 
 @pytest_asyncio.fixture
 async def serve(make_settings: Callable[..., ServerSettings]) -> AsyncIterator[Serve]:
-    """Start the app (lifespan included) for some settings, once its model load ended;
+    """Start the app (lifespan included) for some settings, once its first model load attempt ended;
     an httpx client talks to it in-process."""
     async with AsyncExitStack() as stack:
 
         async def start(**overrides: Any) -> httpx.AsyncClient:
             app = build_app(make_settings(**overrides))
             await stack.enter_async_context(app.router.lifespan_context(app))
-            await app.state.data_plane.wait_loaded()
+            await app.state.data_plane.wait_first_attempt()
             transport = httpx.ASGITransport(app=app)
             client = httpx.AsyncClient(transport=transport, base_url="http://server")
             return await stack.enter_async_context(client)

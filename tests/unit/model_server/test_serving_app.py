@@ -283,8 +283,7 @@ async def test_a_missing_file_is_retried_until_it_appears(
         await _until(lambda: data_plane.metrics.render()[0].count(b'reason="fetch"') > 0)
         assert not data_plane.ready
         later.write_bytes(tiny_model.model_path.read_bytes())
-        await data_plane.wait_loaded()
-        assert data_plane.ready
+        await _until(lambda: data_plane.ready)
     finally:
         await data_plane.stop()
 
@@ -363,7 +362,7 @@ async def test_cache_and_prediction_log_hooks(
     data_plane = DataPlane(settings, Metrics("forecast", "rev-c"), cache=cache, predlog=log)  # type: ignore[arg-type]
     app = create_app(settings, data_plane)
     async with app.router.lifespan_context(app):
-        await data_plane.wait_loaded()
+        await data_plane.wait_first_attempt()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://server") as client:
             first = await client.post(INFER, json=infer_body(rows(2), id="a"), headers=auth)
