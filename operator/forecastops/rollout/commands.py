@@ -45,13 +45,17 @@ def apply_command(p: Pass, status: RolloutStatus) -> Moved:
     status = replace(status, last_command=command.token)
     if command.kind is None:
         known = ", ".join(str(kind) for kind in CommandKind)
-        why = f"unknown command {command.token!r}; known: {known}"
-        return status, [event(Reason.COMMAND_IGNORED, why, warning=True)]
+        return _ignored(status, f"{command.token} ignored: unknown command; known: {known}")
     outcome = _COMMANDS[command.kind](p, status)
     if isinstance(outcome, str):
-        why = f"{command.kind} ignored: {outcome}"
-        return status, [event(Reason.COMMAND_IGNORED, why, warning=True)]
-    return outcome
+        return _ignored(status, f"{command.kind} ignored: {outcome}")
+    status, actions = outcome
+    return replace(status, command_outcome=f"{command.kind} applied: {status.message}"), actions
+
+
+def _ignored(status: RolloutStatus, why: str) -> Moved:
+    status = replace(status, command_outcome=why)
+    return status, [event(Reason.COMMAND_IGNORED, why, warning=True)]
 
 
 def _promote(p: Pass, status: RolloutStatus) -> Moved | str:

@@ -541,6 +541,7 @@ def _rolling_update(status: RolloutStatus, observed: Observed) -> Decision:
         reason=str(reason),
         message=message,
         last_command=status.last_command,
+        command_outcome=status.command_outcome,
     )
     if phase is not status.phase and status.stable_revision is not None:
         actions.append(event(reason, message))

@@ -30,7 +30,8 @@ BACKGROUND = "background"
 
 
 def step_run_name(index: int) -> str:
-    return f"step-{index}"
+    """The run of steps[index], named as people count steps: `step-3` for index 2."""
+    return f"step-{index + 1}"
 
 
 def start_run(

@@ -105,7 +105,7 @@ class AnalysisRun:
     """Metrics measured together every interval: one analysis step, or the background."""
 
     name: str
-    """`step-<index>` or `background`."""
+    """`step-<number>` (counted from 1) or `background`."""
     label: str
     """For people: `step 3/5 (analysis error-rate)`, `background analysis`."""
     templates: tuple[str, ...]
@@ -145,6 +145,8 @@ class RolloutStatus:
     """A revision that was rolled back: not tried again until the spec changes or `retry`."""
     last_command: str | None = None
     """The last `forecastops.io/command` annotation value seen, applied or not."""
+    command_outcome: str = ""
+    """What became of it: `applied: ...` or `ignored: <why>` (forecastctl prints it)."""
     stable_promoted: bool = False
     """Promoting: the stable Deployment has been written at the candidate's revision."""
     scale_down_at: datetime | None = None
@@ -176,6 +178,7 @@ def to_dict(status: RolloutStatus) -> dict[str, Any]:
         "message": status.message,
         "abortedRevision": status.aborted_revision,
         "lastCommand": status.last_command,
+        "commandOutcome": status.command_outcome,
         "stablePromoted": status.stable_promoted,
         "scaleDownAt": _time(status.scale_down_at),
     }
@@ -207,6 +210,7 @@ def from_dict(raw: Mapping[str, Any] | None) -> RolloutStatus:
         message=raw.get("message", ""),
         aborted_revision=raw.get("abortedRevision"),
         last_command=raw.get("lastCommand"),
+        command_outcome=raw.get("commandOutcome", ""),
         stable_promoted=bool(raw.get("stablePromoted", False)),
         scale_down_at=_parse_time(raw.get("scaleDownAt")),
     )

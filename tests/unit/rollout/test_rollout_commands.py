@@ -174,3 +174,16 @@ def test_given_spec_changed_after_rollback_when_retry_then_nothing_to_retry():
     world.tick()
     assert world.status.phase is Phase.HEALTHY
     assert "nothing to retry" in ignored(world)[0]
+
+
+def test_given_command_when_applied_or_ignored_then_outcome_recorded_for_the_cli():
+    world = at_step(4)
+    world.command = "promote:1"
+    world.tick()
+    assert world.status.command_outcome.startswith("promote applied: ")
+    world.command = "pause:2"
+    world.tick()
+    assert world.status.command_outcome.startswith("pause ignored: only a progressing rollout")
+    world.command = "launch:3"
+    world.tick()
+    assert world.status.command_outcome.startswith("launch:3 ignored: unknown command")

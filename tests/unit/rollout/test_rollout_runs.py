@@ -25,7 +25,7 @@ S, F, I = Verdict.SUCCESSFUL, Verdict.FAILED, Verdict.INCONCLUSIVE  # noqa: E741
 
 
 def run_after(verdicts: list[Verdict], *, finite: bool = True, metric: str = "error-rate"):
-    run = start_run("step-2", "step 3/5 (analysis error-rate)", (metric,), T0, finite=finite)
+    run = start_run("step-3", "step 3/5 (analysis error-rate)", (metric,), T0, finite=finite)
     now = T0
     for verdict in verdicts:
         value = {S: 0.0, F: 0.5, I: None}[verdict]
@@ -93,7 +93,7 @@ def test_given_inconclusive_streak_when_forgiven_then_streak_restarts_and_totals
 
 
 def test_given_runs_when_due_then_each_metric_listed_once():
-    a = start_run("step-2", "a", ("error-rate", "latency-p95"), T0, finite=True)
+    a = start_run("step-3", "a", ("error-rate", "latency-p95"), T0, finite=True)
     b = start_run("background", "b", ("error-rate",), T0, finite=False)
     later = replace(b, next_at=T0 + timedelta(seconds=5))
     assert due_metrics(RolloutStatus(runs=(a, b)), T0) == ("error-rate", "latency-p95")

@@ -29,7 +29,7 @@ NO_DATA = Measurement(
 
 def busy_status() -> RolloutStatus:
     run = start_run(
-        "step-2", "step 3/5 (analysis error-rate)", ("error-rate", "latency-p95"), T0, finite=True
+        "step-3", "step 3/5 (analysis error-rate)", ("error-rate", "latency-p95"), T0, finite=True
     )
     run = run.__class__(
         **{
@@ -49,7 +49,7 @@ def busy_status() -> RolloutStatus:
         route_weight=10,
         canary_weight=17,
         runs=(run,),
-        history=(HistoryEntry("step-2", FAILED), HistoryEntry("step-2", NO_DATA)),
+        history=(HistoryEntry("step-3", FAILED), HistoryEntry("step-3", NO_DATA)),
         reason="InconclusiveAnalysis",
         message="metric 'latency-p95' was inconclusive",
         aborted_revision="0ld",
@@ -118,5 +118,5 @@ def test_given_rolled_back_when_summarised_then_canary_revision_names_the_aborte
 
 def test_given_history_when_same_metric_measured_twice_then_last_analysis_keeps_newest():
     newer = Measurement("error-rate", Verdict.SUCCESSFUL, 0.001, "ok", T0 + timedelta(seconds=1))
-    status = RolloutStatus(history=(HistoryEntry("step-2", FAILED), HistoryEntry("step-2", newer)))
+    status = RolloutStatus(history=(HistoryEntry("step-3", FAILED), HistoryEntry("step-3", newer)))
     assert last_analysis(status)["error-rate"]["verdict"] == "Successful"
