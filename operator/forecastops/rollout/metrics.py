@@ -61,8 +61,9 @@ class RolloutMetrics:
         for phase in Phase:
             self.phase.labels(namespace, name, str(phase)).set(1 if phase is after.phase else 0)
         self.canary_weight.labels(namespace, name).set(after.canary_weight)
+        aborted = self.aborted.labels(namespace, name)  # exists at 0 before the first abort
         if after.phase in ABORTED_PHASES and before.phase not in ABORTED_PHASES:
-            self.aborted.labels(namespace, name).inc()
+            aborted.inc()
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop a deleted ForecastModel's gauges (counters stay: they only ever rise)."""

@@ -83,6 +83,18 @@ def test_given_canary_at_weight_when_observed_then_weight_gauge_reports_achieved
     assert sample(registry, "forecastops_canary_weight", namespace="retail", name="demand") == 20
 
 
+def test_given_no_abort_yet_when_observed_then_abort_counter_exists_at_zero():
+    """So that increase() in the alert rules sees the first abort."""
+    registry = CollectorRegistry()
+    metrics = RolloutMetrics(registry)
+    world = World.healthy(rollout_spec())
+    metrics.observe("retail", "demand", world.status, world.tick())
+    assert (
+        sample(registry, "forecastops_rollout_aborted_total", namespace="retail", name="demand")
+        == 0
+    )
+
+
 def test_given_deleted_model_when_forgotten_then_gauges_gone():
     registry = CollectorRegistry()
     metrics = RolloutMetrics(registry)
