@@ -1,0 +1,63 @@
+"""Fixtures of the end-to-end rollout tests (the harness is in rollout_harness.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from rollout_harness import (
+    FM,
+    OPERATOR_GROUPS,
+    OPERATOR_USER,
+    Kit,
+    Operator,
+    Servers,
+)
+
+from devenv import crds
+from devenv.paths import REPO
+from model_server.training import TrainResult, train_sample
+
+
+@pytest.fixture(scope="session")
+def installed(cluster) -> None:
+    """The ForecastModel CRD, the Gateway API CRDs and the operator's RBAC."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{FM}")
+    crds.install(cluster, "gateway-api")
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))
+    for file in ("operator-role.yaml", "operator-binding.yaml"):
+        cluster.kubectl("apply", "-f", str(REPO / "deploy" / "rbac" / file))
+
+
+@pytest.fixture
+def kit(cluster, installed, namespace: str) -> Kit:
+    return Kit(cluster, namespace)
+
+
+@pytest.fixture
+def operator(cluster, installed, namespace, prometheus, tmp_path) -> Iterator[Operator]:
+    kubeconfig = tmp_path / "operator.kubeconfig"
+    shutil.copy(cluster.kubeconfig_for_user(OPERATOR_USER, OPERATOR_GROUPS), kubeconfig)
+    operator = Operator(kubeconfig, namespace, prometheus.url, tmp_path / "operator.log")
+    operator.start()
+    yield operator
+    operator.stop()
+    forbidden = [line for line in operator.text().splitlines() if " 403 " in line]
+    assert not forbidden, "the operator was refused:\n" + "\n".join(forbidden[:10])
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    out = tmp_path_factory.mktemp("e2e-model")
+    return train_sample(out, stores=2, items=3, days=120, trees=10, max_depth=3, progress=False)
+
+
+@pytest.fixture
+def servers(prometheus, tiny_model, tmp_path) -> Iterator[Servers]:
+    servers = Servers(prometheus, tiny_model, tmp_path)
+    yield servers
+    servers.stop_all()

@@ -1,0 +1,336 @@
+"""The harness of the end-to-end rollout tests: the real control plane, a real Prometheus, real model servers.
+
+Pods on kwok nodes run no containers, so each revision's model server runs here as a
+local `forecast-server` process, labelled with the revision the operator computes for the
+spec (PREDICTION_REVISION); Prometheus scrapes it, a load thread sends it requests, and
+the operator under test (a `forecast-operator` process with its least-privilege
+identity, serving only the test's namespace) analyses from Prometheus. Fault settings of
+the server (PREDICTION_FAULT_ERROR_RATE, PREDICTION_FAULT_LATENCY_MS) make a candidate bad.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import yaml
+from forecastops.config import OperatorSettings
+from forecastops.revision import compute_revision
+from forecastops.spec import parse_forecastmodel
+
+from devenv.paths import free_port
+from model_server.training import TrainResult
+
+OPERATOR_USER = "system:serviceaccount:forecastops:forecastops-operator"
+OPERATOR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:forecastops")
+FM = "forecastmodels.forecastops.io"
+IMAGE = "ghcr.io/forecastops/forecast-server:e2e"
+
+ERROR_RATE_QUERY = (
+    '(sum(rate(prediction_service_requests_total{revision="{{revision}}",code=~"5.."}[5s]))'
+    " or vector(0))"
+    ' / sum(rate(prediction_service_requests_total{revision="{{revision}}"}[5s]))'
+)
+LATENCY_QUERY = (
+    "histogram_quantile(0.95, sum by (le) (rate("
+    'prediction_service_request_duration_seconds_bucket{revision="{{revision}}"}[5s])))'
+)
+METRICS = [
+    {
+        "name": "error-rate",
+        "prometheus": {"query": ERROR_RATE_QUERY},
+        "failureCondition": "result > 0.05",
+    },
+    {
+        "name": "latency-p95",
+        "prometheus": {"query": LATENCY_QUERY},
+        "failureCondition": "result > 0.2",
+    },
+]
+
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], *, timeout: float, what: str, every: float = 0.25) -> T:
+    """Poll `check` until it returns something truthy; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(every)
+
+
+def forecastmodel(
+    name: str, version: str, *, rollout: dict[str, Any], replicas: int = 2
+) -> dict[str, Any]:
+    """A ForecastModel whose model version picks the revision (the file need not exist:
+    kwok runs no containers; the local servers load the trained model)."""
+    return {
+        "apiVersion": "forecastops.io/v1alpha1",
+        "kind": "ForecastModel",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"uri": f"file:///models/demand-{version}.onnx", "version": version},
+            "server": {"image": IMAGE, "replicas": replicas},
+            "networkPolicy": {"enabled": False},
+            "monitoring": {"serviceMonitor": {"enabled": False}},
+            "rollout": rollout,
+        },
+    }
+
+
+def revision_of(manifest: dict[str, Any], namespace: str) -> str:
+    """The revision the operator computes for `manifest`: the same function, same defaults."""
+    body = {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace, "uid": "x"}}
+    parsed = parse_forecastmodel(body, OperatorSettings().server_defaults())
+    return compute_revision(parsed.spec.pod)
+
+
+# --- the cluster, as admin ---------------------------------------------------------------
+
+
+@dataclass
+class Kit:
+    cluster: Any
+    namespace: str
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True):
+        return self.cluster.kubectl(*args, input=input, check=check)
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        done = self.kubectl("get", kind, name, "-n", self.namespace, "-o", "json", check=False)
+        if done.returncode:
+            if "NotFound" in done.stderr:
+                return None
+            raise AssertionError(done.stderr)
+        return json.loads(done.stdout)
+
+    def list(self, kind: str, selector: str = "") -> list[dict[str, Any]]:
+        args = ["get", kind, "-n", self.namespace, "-o", "json"]
+        if selector:
+            args += ["-l", selector]
+        return json.loads(self.kubectl(*args).stdout)["items"]
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        self.kubectl("apply", "-n", self.namespace, "-f", "-", input=yaml.safe_dump(manifest))
+
+    def fm(self, name: str) -> dict[str, Any]:
+        found = self.get(FM, name)
+        assert found is not None, f"ForecastModel {name} is gone"
+        return found
+
+    def rollout(self, name: str) -> dict[str, Any]:
+        return (self.fm(name).get("status") or {}).get("rollout") or {}
+
+    def wait_rollout(
+        self, name: str, check: Callable[[dict[str, Any]], bool], *, timeout: float, what: str
+    ) -> dict[str, Any]:
+        """The ForecastModel once `check(status.rollout)` holds."""
+
+        def done() -> dict[str, Any] | None:
+            fm = self.fm(name)
+            return fm if check((fm.get("status") or {}).get("rollout") or {}) else None
+
+        return wait_for(done, timeout=timeout, what=f"{name}: {what}")
+
+    def deployments(self, name: str) -> dict[str, dict[str, Any]]:
+        items = self.list("deployments", f"app.kubernetes.io/instance={name}")
+        return {d["metadata"]["name"]: d for d in items}
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        items = self.list("events")
+        events = [e for e in items if e["involvedObject"].get("name") == name]
+        return sorted(events, key=lambda e: e.get("firstTimestamp") or "")
+
+    def reasons(self, name: str) -> list[str]:
+        return [e["reason"] for e in self.events(name)]
+
+
+# --- the operator ---------------------------------------------------------------------------
+
+
+@dataclass
+class Operator:
+    """`forecast-operator` serving one namespace, with the operator's identity."""
+
+    kubeconfig: Path
+    namespace: str
+    prometheus_url: str
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "FORECASTOPS_RESYNC_SECONDS": "2",
+            "FORECASTOPS_PROMETHEUS_URL": self.prometheus_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+        executable = Path(sys.executable).parent / "forecast-operator"
+        mark = self.text()
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(executable), "--namespace", self.namespace], env=env, stdout=out, stderr=out
+            )
+        self.starts += 1
+        wait_for(
+            lambda: "Initial authentication has finished" in self.text()[len(mark) :],
+            timeout=30,
+            what="the operator to start",
+            every=0.1,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye, as when a node dies."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+# --- model servers, one per revision -----------------------------------------------------------
+
+
+ROW = {"name": "input", "shape": [1, 26], "datatype": "FP32", "data": [1.0] * 26}
+
+
+@dataclass
+class RevisionServer:
+    """A `forecast-server` process for one revision, scraped by Prometheus, under load."""
+
+    revision: str
+    model_name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    requests_per_second: float = 20.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _load: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start_load(self) -> None:
+        self._load = threading.Thread(target=self._send, name=f"load-{self.revision}", daemon=True)
+        self._load.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._load:
+            self._load.join(timeout=5)
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def _send(self) -> None:
+        pause = 1.0 / self.requests_per_second
+        path = f"/v2/models/{self.model_name}/infer"
+        with httpx.Client(base_url=self.url, timeout=5) as client:
+            while not self._stop.is_set():
+                with contextlib.suppress(httpx.HTTPError):  # starting or stopping
+                    client.post(path, json={"inputs": [ROW]})
+                self._stop.wait(pause)
+
+
+@dataclass
+class Servers:
+    prometheus: Any
+    model: TrainResult
+    workdir: Path
+    started: list[RevisionServer] = field(default_factory=list)
+
+    def start(
+        self,
+        revision: str,
+        *,
+        model_name: str,
+        error_rate: float = 0.0,
+        latency_ms: float = 0.0,
+        load: bool = True,
+    ) -> RevisionServer:
+        """A server for `revision`, ready, scraped, and (unless `load` is off) busy."""
+        port = free_port()
+        env = {
+            **os.environ,
+            "PREDICTION_REVISION": revision,
+            "PREDICTION_FAULT_ERROR_RATE": str(error_rate),
+            "PREDICTION_FAULT_LATENCY_MS": str(latency_ms),
+            "PREDICTION_MODEL_DIR": str(self.workdir / f"model-{revision}"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        executable = Path(sys.executable).parent / "forecast-server"
+        log = (self.workdir / f"server-{revision}.log").open("ab")
+        process = subprocess.Popen(
+            [
+                str(executable),
+                "--model-uri",
+                self.model.model_path.as_uri(),
+                "--model-name",
+                model_name,
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        server = RevisionServer(revision, model_name, port, process)
+        self.started.append(server)
+        wait_for(lambda: _ready(server.url), timeout=30, what=f"the server of {revision}")
+        self.prometheus.set_targets(f"rev-{revision}", [f"127.0.0.1:{port}"])
+        if load:
+            server.start_load()
+        return server
+
+    def wait_scraped(self, revision: str, timeout: float = 20) -> None:
+        """Until Prometheus has a request rate for `revision` (analysis has data)."""
+        self.prometheus.wait_for(
+            f'sum(rate(prediction_service_requests_total{{revision="{revision}"}}[5s])) > 0',
+            timeout=timeout,
+        )
+
+    def stop_all(self) -> None:
+        for server in self.started:
+            server.stop()
+            self.prometheus.set_targets(f"rev-{server.revision}", [])
+        self.started.clear()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
