@@ -63,6 +63,9 @@ def create_app(settings: ServerSettings, data_plane: DataPlane) -> ModelServerAp
         if not auth.enabled:
             log.warning("Authentication is off: set PREDICTION_API_KEYS or PREDICTION_JWT_KEY")
         await data_plane.start()
+        # Accept connections only once the first attempt to load ended: with several
+        # workers, one that is still loading must not take requests meant for ready ones.
+        await data_plane.wait_first_attempt()
         try:
             yield
         finally:

@@ -98,6 +98,12 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        def ready() -> bool:
+            return httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200
+
+        wait_for(ready, timeout, f"the model to be ready; log:\n{self.log()}")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

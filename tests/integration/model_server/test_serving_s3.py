@@ -84,10 +84,7 @@ def test_real_server_from_s3(
         {**base, "PREDICTION_MODEL_SHA256": tiny_model.sha256}, "--model-uri", s3_model
     )
     bad = server_process({**base, "PREDICTION_MODEL_SHA256": "f" * 64}, "--model-uri", s3_model)
-    deadline = time.monotonic() + 20
-    while httpx.get(f"{good.url}/v2/health/ready").status_code != 200:
-        assert time.monotonic() < deadline, good.log()
-        time.sleep(0.1)
+    good.wait_ready()
     for _ in range(20):  # 2 s of polling: never ready
         ready = httpx.get(f"{bad.url}/v2/health/ready")
         assert ready.status_code == 503
