@@ -9,10 +9,17 @@ from forecastops.traffic.router import RouteClient, TrafficRouter
 from forecastops.traffic.service import ServiceRouter
 
 
-def router_for(spec: RolloutSpec | None, client: RouteClient) -> TrafficRouter:
-    """No rollout: NullRouter; exact weights asked for: GatewayAPIRouter; else ServiceRouter."""
+def router_type(spec: RolloutSpec | None) -> type[TrafficRouter]:
+    """No rollout: NullRouter; exact weights asked for: GatewayAPIRouter; else ServiceRouter.
+
+    The type alone builds the Services (pure); an instance with a client moves traffic.
+    """
     if spec is None:
-        return NullRouter()
+        return NullRouter
     if spec.exact_weights:
-        return GatewayAPIRouter(client)
-    return ServiceRouter(client)
+        return GatewayAPIRouter
+    return ServiceRouter
+
+
+def router_for(spec: RolloutSpec | None, client: RouteClient) -> TrafficRouter:
+    return router_type(spec)(client)

@@ -91,7 +91,8 @@ class GatewayAPIRouter:
     def __init__(self, client: RouteClient) -> None:
         self.client = client
 
-    def services(self, target: RouteTarget, routes: Routes) -> list[dict[str, Any]]:
+    @staticmethod
+    def services(target: RouteTarget, routes: Routes) -> list[dict[str, Any]]:
         name = target.owner.name
         return [
             role_service(target, Role.STABLE, name=service_name(name)),
@@ -106,7 +107,7 @@ class GatewayAPIRouter:
         route = await self._route(target)
         updated = with_weights(route, *self._backends(target), routes)
         if updated != route:
-            await self.client.replace(updated)
+            await self.client.replace(HTTPROUTE, updated)
 
     async def get_routes(self, target: RouteTarget) -> Routes:
         return read_weights(await self._route(target), *self._backends(target))
@@ -115,7 +116,7 @@ class GatewayAPIRouter:
         route = await self._route(target)
         updated = without_canary(route, *self._backends(target))
         if updated != route:
-            await self.client.replace(updated)
+            await self.client.replace(HTTPROUTE, updated)
 
     async def _route(self, target: RouteTarget) -> dict[str, Any]:
         if not target.http_route:

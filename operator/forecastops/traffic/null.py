@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from forecastops.builders.service import build_service
-from forecastops.traffic.router import Routes, RouteTarget
+from forecastops.traffic.router import RouteClient, Routes, RouteTarget
 
 
 class NullRouter:
-    def services(self, target: RouteTarget, routes: Routes) -> list[dict[str, Any]]:
+    def __init__(self, client: RouteClient) -> None:
+        self.client = client
+
+    @staticmethod
+    def services(target: RouteTarget, routes: Routes) -> list[dict[str, Any]]:
         return [build_service(target.owner)]
 
     async def reconcile(self, target: RouteTarget) -> None:

@@ -57,11 +57,14 @@ class RouteClient(Protocol):
 
     async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None: ...
 
-    async def replace(self, manifest: dict[str, Any]) -> dict[str, Any]: ...
+    async def replace(self, kind: Kind, manifest: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class TrafficRouter(Protocol):
-    def services(self, target: RouteTarget, routes: Routes) -> list[dict[str, Any]]:
+    def __init__(self, client: RouteClient) -> None: ...
+
+    @staticmethod
+    def services(target: RouteTarget, routes: Routes) -> list[dict[str, Any]]:
         """Every Service the ForecastModel needs for `routes` (pure manifests)."""
         ...
 

@@ -57,7 +57,8 @@ class ServiceRouter:
     def __init__(self, client: RouteClient) -> None:
         self.client = client
 
-    def services(self, target: RouteTarget, routes: Routes) -> list[dict[str, Any]]:
+    @staticmethod
+    def services(target: RouteTarget, routes: Routes) -> list[dict[str, Any]]:
         name = target.owner.name
         main = role_service(
             target, selected_role(routes, target.candidate), name=service_name(name)

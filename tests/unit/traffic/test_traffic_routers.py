@@ -37,7 +37,7 @@ class FakeClient:
         found = self.objects.get((kind.kind, name))
         return copy.deepcopy(found) if found else None
 
-    async def replace(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    async def replace(self, kind: Kind, manifest: dict[str, Any]) -> dict[str, Any]:
         self.replaced.append(manifest)
         self.objects[(manifest["kind"], manifest["metadata"]["name"])] = manifest
         return manifest
@@ -76,7 +76,7 @@ def selector(service: dict[str, Any]) -> dict[str, str]:
 def test_given_routes_when_service_built_then_selector_narrows_to_the_right_role(
     routes, candidate, role
 ):
-    services = ServiceRouter(FakeClient()).services(RouteTarget(OWNER, candidate), routes)
+    services = ServiceRouter.services(RouteTarget(OWNER, candidate), routes)
     main = services[0]
     assert main["metadata"]["name"] == "demand"
     assert selector(main).get(LABEL_ROLE) == (str(role) if role else None)
@@ -84,9 +84,7 @@ def test_given_routes_when_service_built_then_selector_narrows_to_the_right_role
 
 
 def test_given_blue_green_when_services_built_then_preview_service_selects_preview_only():
-    main, preview = ServiceRouter(FakeClient()).services(
-        RouteTarget(OWNER, Role.PREVIEW), Routes(100, 0)
-    )
+    main, preview = ServiceRouter.services(RouteTarget(OWNER, Role.PREVIEW), Routes(100, 0))
     assert preview["metadata"]["name"] == "demand-preview"
     assert selector(preview)[LABEL_ROLE] == "preview"
     assert preview["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
@@ -122,9 +120,9 @@ def test_given_service_router_when_routes_set_then_no_api_write_outside_children
 
 
 def test_given_no_rollout_when_null_router_then_one_service_over_every_pod():
-    (service,) = NullRouter().services(RouteTarget(OWNER), Routes(100, 0))
+    (service,) = NullRouter.services(RouteTarget(OWNER), Routes(100, 0))
     assert LABEL_ROLE not in selector(service)
-    assert asyncio.run(NullRouter().get_routes(RouteTarget(OWNER))) == Routes(100, 0)
+    assert asyncio.run(NullRouter(FakeClient()).get_routes(RouteTarget(OWNER))) == Routes(100, 0)
 
 
 def test_given_selected_role_when_weights_extreme_then_one_side():
@@ -233,7 +231,7 @@ def test_given_unusable_route_when_reconciled_then_error_tells_what_to_fix(
 
 
 def test_given_gateway_router_when_services_built_then_main_selects_stable_and_canary_its_own():
-    main, canary = GatewayAPIRouter(FakeClient()).services(RouteTarget(OWNER), Routes(90, 10))
+    main, canary = GatewayAPIRouter.services(RouteTarget(OWNER), Routes(90, 10))
     assert (main["metadata"]["name"], selector(main)[LABEL_ROLE]) == ("demand", "stable")
     assert (canary["metadata"]["name"], selector(canary)[LABEL_ROLE]) == ("demand-canary", "canary")
 
