@@ -16,8 +16,6 @@ import hmac
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-import jwt
-
 from model_server.errors import Unauthorized
 from model_server.settings import ServerSettings
 
@@ -34,6 +32,9 @@ class JwtVerifier:
         issuer: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        import jwt  # with cryptography, ~9 MB per process: only when JWTs are configured
+
+        self._jwt = jwt
         jws = jwt.PyJWS()
         for algorithm in algorithms:  # a key that cannot serve an algorithm fails at start
             try:
@@ -52,6 +53,7 @@ class JwtVerifier:
         expires = self._verified.get(token)
         if expires is not None and self._clock() < expires:
             return
+        jwt = self._jwt
         try:
             claims = jwt.decode(
                 token,

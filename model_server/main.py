@@ -4,15 +4,17 @@
 
 Every other setting comes from ``PREDICTION_*`` environment variables (`settings`).
 uvicorn runs with uvloop and httptools, its access log off unless
-``PREDICTION_ACCESS_LOG=true``. The model loads in the background after start: the
-server answers ``/v2/health/live`` at once and ``/v2/health/ready`` once the model
-passed its golden request.
+``PREDICTION_ACCESS_LOG=true``. The server accepts connections once the first attempt
+to load the model ended: ready (``/v2/health/ready`` 200) if the model passed its golden
+request, otherwise not ready (503, with the reason), while fetch failures are retried
+in the background.
 
 ``--workers N`` (default 1) starts N processes sharing the port. One process per pod is
 the recommendation on Kubernetes (scale with replicas; each pod's metrics are its own).
 With N > 1 the metrics go through prometheus-client's multiprocess mode, in the
 directory ``PROMETHEUS_MULTIPROC_DIR`` (emptied at start) or a temporary one, and ONNX
-Runtime gets cores // N threads per process.
+Runtime gets cores // (2N) threads per process (at least 1; see
+`runtime.default_threads`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from model_server.app import ModelServerApp, create_app
+from model_server.cache import PredictionCache
+from model_server.dataplane import DataPlane
+from model_server.metrics import Metrics
+from model_server.predlog import PredictionLog
+from model_server.runtime import available_cpus, default_threads
 from model_server.settings import ServerSettings
 
 log = logging.getLogger("model_server")
@@ -37,9 +44,6 @@ CLI_FLAGS = ("model_uri", "model_name", "host", "port", "workers")
 
 def build_app(settings: ServerSettings) -> ModelServerApp:
     """The server for `settings`: metrics, optional cache and prediction log, data plane."""
-    from model_server.dataplane import DataPlane
-    from model_server.metrics import Metrics
-
     metrics = Metrics(
         settings.model_name,
         settings.revision,
@@ -49,8 +53,6 @@ def build_app(settings: ServerSettings) -> ModelServerApp:
     )
     cache = predlog = None
     if settings.redis_url is not None:
-        from model_server.cache import PredictionCache
-
         cache = PredictionCache(
             settings.redis_url.get_secret_value(),
             metrics,
@@ -58,8 +60,6 @@ def build_app(settings: ServerSettings) -> ModelServerApp:
             timeout_seconds=settings.cache_timeout_ms / 1000,
         )
     if settings.database_url is not None:
-        from model_server.predlog import PredictionLog
-
         predlog = PredictionLog(
             settings.database_url.get_secret_value(),
             settings.model_name,
@@ -119,6 +119,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"forecast-server: {where}: {error['msg']}", file=sys.stderr)
         return 2
     configure_process(settings)
+    cpus = available_cpus()
+    threads = settings.intra_op_threads or default_threads(settings.workers, cpus)
+    if settings.workers * threads > cpus:
+        log.warning(
+            "workers x ONNX threads = %d x %d exceeds the %d cores: expect contention",
+            settings.workers,
+            threads,
+            cpus,
+        )
 
     import uvicorn
 

@@ -232,10 +232,6 @@ class PredictionLog:
         self._maintained: date | None = None
         self._outage = False
 
-    @property
-    def pending_rows(self) -> int:
-        return self._pending_rows
-
     def submit(self, record: PredictionRecord) -> None:
         """Buffer `record` (O(1), never blocks); count it as dropped if it does not fit."""
         rows = len(record.predictions)

@@ -57,8 +57,15 @@ def available_cpus() -> int:
 
 
 def default_threads(workers: int, cpus: int | None = None) -> int:
-    """Intra-op threads per process so that workers x threads never exceeds the cores."""
-    return max(1, (cpus or available_cpus()) // workers)
+    """Intra-op threads per process: half of each worker's share of the cores, at least 1.
+
+    Each worker's event loop needs a core of its own. Measured with 1 worker on 2 cores
+    under wrk, 2 intra-op threads instead of 1 gave the same throughput for 100-row
+    batches at concurrency 64 (2,253 vs 2,107 req/s) but a 1-row p99 of 47 ms instead of
+    14 ms: the pool's spinning thread competes with the loop. So workers x threads stays
+    at or below the cores, and below them whenever the cores allow.
+    """
+    return max(1, (cpus or available_cpus()) // (2 * workers))
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,9 @@ class ServerSettings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     workers: int = Field(1, ge=1, description="server processes; 1 per pod is the default")
     intra_op_threads: int | None = Field(
-        None, ge=1, description="ONNX Runtime threads per process (default: cores // workers)"
+        None,
+        ge=1,
+        description="ONNX Runtime threads per process (default: cores // (2 x workers), >= 1)",
     )
     offload_min_rows: int = Field(
         64, ge=1, description="batches of this many rows or more predict in a worker thread"
@@ -119,10 +121,6 @@ class ServerSettings(BaseSettings):
     @property
     def model_scheme(self) -> str:
         return urlsplit(self.model_uri).scheme or "file"
-
-    @property
-    def auth_enabled(self) -> bool:
-        return bool(self.api_keys) or self.jwt_key is not None
 
     def public_summary(self) -> dict[str, Any]:
         """The settings as safe to log: secrets show as set or unset, URIs lose credentials."""

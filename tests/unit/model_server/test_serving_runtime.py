@@ -83,8 +83,9 @@ def test_malformed_metadata_is_a_load_error(tiny_model: TrainResult) -> None:
 
 
 def test_threads_never_exceed_the_cores() -> None:
-    assert default_threads(workers=1, cpus=2) == 2
+    assert default_threads(workers=1, cpus=2) == 1
     assert default_threads(workers=2, cpus=2) == 1
     assert default_threads(workers=4, cpus=2) == 1
-    assert default_threads(workers=3, cpus=8) == 2
+    assert default_threads(workers=1, cpus=8) == 4
+    assert default_threads(workers=3, cpus=16) == 2
     assert 1 <= available_cpus() <= len(os.sched_getaffinity(0))

@@ -28,7 +28,6 @@ def test_environment_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.revision == "rev-7"
     assert settings.fault_error_rate == 0.25
     assert [k.get_secret_value() for k in settings.api_keys] == ["one", "two"]
-    assert settings.auth_enabled
 
 
 def test_arguments_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,7 +44,7 @@ def test_defaults_are_safe() -> None:
     assert settings.intra_op_threads is None  # cores // workers, decided at load
     assert settings.fault_error_rate == 0 and settings.fault_latency_ms == 0
     assert settings.redis_url is None and settings.database_url is None
-    assert not settings.auth_enabled
+    assert settings.api_keys == [] and settings.jwt_key is None
     assert settings.model_scheme == "file"
 
 
