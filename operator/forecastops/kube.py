@@ -61,7 +61,7 @@ class ApiError(Exception):
             body = json.loads(data)
         except ValueError:
             return cls(status, "", data.decode(errors="replace")[:500])
-        causes = tuple(c.get("type", "") for c in body.get("details", {}).get("causes", []))
+        causes = tuple(c.get("reason", "") for c in body.get("details", {}).get("causes", []))
         return cls(status, body.get("reason", ""), body.get("message", ""), causes)
 
 
@@ -140,7 +140,8 @@ class Kube:
             path = f"/api/v1/namespaces/{ref.namespace}/events"
             await self._request("POST", path, body=body, query=[("fieldManager", FIELD_MANAGER)])
         except ApiError as exc:
-            log.warning("Could not post event reason=%s error=%s", event.reason, exc)
+            if not exc.namespace_terminating:
+                log.warning("Could not post event reason=%s error=%s", event.reason, exc)
 
     async def read_capabilities(self) -> Capabilities:
         """Which optional CRDs the cluster serves, from API discovery; cached for a while."""

@@ -1,8 +1,8 @@
 """The ForecastModel's status, rebuilt from what is observed on every pass (pure).
 
-Ready means the stable Deployment is fully rolled out at the desired revision with at
-least one available replica (the checks of `kubectl rollout status`), never merely that
-the objects were created. Conditions have the metav1.Condition shape; a condition's
+Ready means the stable Deployment runs the desired revision, with no replica of an older
+one left and at least one available (the checks of `kubectl rollout status`, except that
+a scale-up is not a rollout), never merely that the objects were created. Conditions have the metav1.Condition shape; a condition's
 lastTransitionTime moves only when its status does.
 """
 
@@ -115,6 +115,9 @@ def observe_rollout(deployment: Mapping[str, Any] | None, revision: str | None) 
 def _rollout_progress(
     deployment: Mapping[str, Any], revision: str | None, seen: Rollout
 ) -> tuple[RolloutState, str]:
+    """Like `kubectl rollout status`, except that once no old replica is left, a scale-up
+    (pods of the revision not yet available) is not a rollout: one available replica is
+    enough for the revision to serve."""
     status = deployment.get("status", {})
     desired = deployment["spec"].get("replicas", 1)
     updated = status.get("updatedReplicas", 0)
@@ -133,12 +136,13 @@ def _rollout_progress(
             RolloutState.DEADLINE_EXCEEDED,
             f"revision {seen.revision} exceeded its progress deadline",
         )
-    if updated < desired:
-        return RolloutState.PROGRESSING, f"{updated} of {desired} replicas updated"
     if seen.replicas > updated:
-        return RolloutState.PROGRESSING, f"{seen.replicas - updated} old replicas terminating"
-    if seen.available < max(updated, 1):
-        return RolloutState.PROGRESSING, f"{seen.available} of {updated} updated replicas available"
+        return (
+            RolloutState.PROGRESSING,
+            f"{updated} of {desired} replicas updated, {seen.replicas - updated} old",
+        )
+    if seen.available == 0:
+        return RolloutState.PROGRESSING, f"0 of {desired} replicas available"
     return (
         RolloutState.COMPLETE,
         f"{seen.available}/{desired} replicas of revision {seen.revision} available",

@@ -87,7 +87,7 @@ def test_paths_of_grouped_core_and_custom_kinds():
         (422, b'{"reason": "Invalid", "message": "spec.x: bad"}', False, False),
         (
             403,
-            b'{"reason": "Forbidden", "details": {"causes": [{"type": "NamespaceTerminating"}]}}',
+            b'{"reason": "Forbidden", "details": {"causes": [{"reason": "NamespaceTerminating"}]}}',
             False,
             True,
         ),

@@ -1,0 +1,236 @@
+"""The operator on the real control plane: its CRDs, its least-privilege identity, the
+operator itself as a subprocess, and helpers to read the cluster and wait for it.
+
+The operator runs as `system:serviceaccount:forecastops:forecastops-operator`, bound to
+deploy/rbac/operator-role.yaml and nothing else; after every test its log is checked for
+a 403.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from devenv import crds
+from devenv.paths import REPO
+from devenv.require import unavailable
+
+OPERATOR_USER = "system:serviceaccount:forecastops:forecastops-operator"
+OPERATOR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:forecastops")
+RESYNC_SECONDS = 5
+PROMETHEUS_OPERATOR = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
+SERVICEMONITOR_CRD = "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
+CHILD_KINDS = (
+    "deployments.apps",
+    "services",
+    "poddisruptionbudgets.policy",
+    "networkpolicies.networking.k8s.io",
+    "horizontalpodautoscalers.autoscaling",
+    "verticalpodautoscalers.autoscaling.k8s.io",
+    "servicemonitors.monitoring.coreos.com",
+    "cronjobs.batch",
+)
+
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], *, timeout: float = 60, what: str = "") -> T:
+    """Poll `check` until it returns something truthy; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what or check}")
+        time.sleep(0.5)
+
+
+def condition_of(fm: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+    """The condition of type `kind` in a ForecastModel's status, or {}."""
+    conditions = (fm or {}).get("status", {}).get("conditions", [])
+    return next((c for c in conditions if c["type"] == kind), {})
+
+
+@dataclass
+class Kit:
+    """kubectl as admin, returning parsed JSON."""
+
+    cluster: Any
+    wait_for = staticmethod(wait_for)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True):
+        return self.cluster.kubectl(*args, input=input, check=check)
+
+    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        done = self.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+        if done.returncode:
+            if "NotFound" in done.stderr:
+                return None
+            raise AssertionError(done.stderr)
+        return json.loads(done.stdout)
+
+    def list(self, kind: str, namespace: str, selector: str = "") -> list[dict[str, Any]]:
+        args = ["get", kind, "-n", namespace, "-o", "json"]
+        if selector:
+            args += ["-l", selector]
+        return json.loads(self.kubectl(*args).stdout)["items"]
+
+    def apply(self, source: Path | dict[str, Any], namespace: str):
+        text = source.read_text() if isinstance(source, Path) else yaml.safe_dump(source)
+        return self.kubectl("apply", "-n", namespace, "-f", "-", input=text, check=False)
+
+    def fm(self, name: str, namespace: str) -> dict[str, Any] | None:
+        return self.get("forecastmodels.forecastops.io", name, namespace)
+
+    def condition(self, name: str, namespace: str, kind: str) -> dict[str, Any]:
+        return condition_of(self.fm(name, namespace), kind)
+
+    def wait_ready(self, name: str, namespace: str, timeout: float = 90) -> dict[str, Any]:
+        """The ForecastModel once Ready=True for its current generation."""
+
+        def ready() -> dict[str, Any] | None:
+            fm = self.fm(name, namespace)
+            if fm is None:
+                return None
+            current = fm.get("status", {}).get("observedGeneration") == fm["metadata"]["generation"]
+            return fm if current and condition_of(fm, "Ready").get("status") == "True" else None
+
+        return wait_for(ready, timeout=timeout, what=f"{namespace}/{name} Ready")
+
+    def children(self, name: str, namespace: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every object labelled as a child of ForecastModel `name`, by (kind, name)."""
+        selector = f"app.kubernetes.io/instance={name},app.kubernetes.io/managed-by=forecastops"
+        items = self.list(",".join(CHILD_KINDS), namespace, selector)
+        return {(i["kind"], i["metadata"]["name"]): i for i in items}
+
+    def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        items = self.list("events", namespace)
+        return [e for e in items if e["involvedObject"].get("name") == name]
+
+
+class OperatorProcess:
+    """`forecast-operator` as a subprocess, its output in a log file."""
+
+    def __init__(self, kubeconfig: Path, log: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "FORECASTOPS_RESYNC_SECONDS": str(RESYNC_SECONDS),
+            "PYTHONUNBUFFERED": "1",
+        }
+        executable = Path(sys.executable).parent / "forecast-operator"
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(executable), "--all-namespaces"], env=env, stdout=out, stderr=out
+            )
+        wait_for(lambda: "Initial authentication has finished" in self.text(), what="the operator")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def mark(self) -> int:
+        return len(self.text())
+
+    def since(self, mark: int) -> str:
+        return self.text()[mark:]
+
+    def assert_alive(self) -> None:
+        assert self.process and self.process.poll() is None, (
+            f"operator exited:\n{self.text()[-3000:]}"
+        )
+
+
+@pytest.fixture(scope="session")
+def kit(cluster) -> Kit:
+    return Kit(cluster)
+
+
+@pytest.fixture(scope="session")
+def installed(cluster, kit: Kit) -> None:
+    """The ForecastModel CRD, the optional CRDs the operator detects, and its RBAC."""
+    kit.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    kit.kubectl("wait", "--for=condition=Established", "crd/forecastmodels.forecastops.io")
+    crds.install(cluster, "vpa")
+    kit.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(_servicemonitor_crd()))
+    kit.kubectl("wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com")
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
+    kit.kubectl("apply", "-f", "-", input=json.dumps(namespace))
+    for file in ("operator-role.yaml", "operator-binding.yaml"):
+        kit.kubectl("apply", "-f", str(REPO / "deploy" / "rbac" / file))
+
+
+@pytest.fixture(scope="session")
+def operator(cluster, installed) -> Iterator[OperatorProcess]:
+    """The operator, under its least-privilege identity, for the whole session.
+
+    Its files live outside pytest's temporary directories, which concurrent pytest runs
+    on the same machine prune.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="forecastops-operator-"))
+    # KUBECONFIG is a colon-separated list: give the user's kubeconfig a plain name.
+    kubeconfig = workdir / "operator.kubeconfig"
+    shutil.copy(cluster.kubeconfig_for_user(OPERATOR_USER, OPERATOR_GROUPS), kubeconfig)
+    process = OperatorProcess(kubeconfig, workdir / "operator.log")
+    process.start()
+    yield process
+    process.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def no_forbidden(operator: OperatorProcess) -> Iterator[None]:
+    """Fail a test during which the operator met a 403 or died."""
+    mark = operator.mark()
+    yield
+    log = operator.since(mark)
+    forbidden = [line for line in log.splitlines() if "403" in line or "Forbidden" in line]
+    assert not forbidden, "the operator was refused:\n" + "\n".join(forbidden[:20])
+    operator.assert_alive()
+
+
+def _servicemonitor_crd() -> Path:
+    """The Prometheus Operator's ServiceMonitor CRD, from its Go module (cached by Go)."""
+    go = shutil.which("go")
+    if go is None:
+        unavailable("the ServiceMonitor CRD", "`go` is not installed to fetch its module")
+    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
+    done = subprocess.run(
+        [go, "mod", "download", "-json", PROMETHEUS_OPERATOR],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=600,
+    )
+    if done.returncode:
+        unavailable("the ServiceMonitor CRD", f"go mod download failed: {done.stdout}{done.stderr}")
+    return Path(json.loads(done.stdout)["Dir"]) / SERVICEMONITOR_CRD
