@@ -128,7 +128,8 @@ class PredictionCache:
         """Store in the background; skipped while Redis is failing or too many are pending."""
         if len(self._pending) >= MAX_PENDING_WRITES or not self._breaker.allow():
             return
-        task = asyncio.create_task(self._set(key, predictions.astype(np.float32).tobytes()))
+        value = predictions.astype(np.float32, copy=False).tobytes()
+        task = asyncio.create_task(self._set(key, value))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

@@ -1,7 +1,9 @@
 """The data plane: the served model, its readiness, and everything around a prediction.
 
 It knows nothing of HTTP. It loads the model in the background (retrying fetches with
-backoff; a checksum, format, metadata or golden-request failure is final), answers
+backoff; a checksum, format, metadata or golden-request failure is final; the reasons
+are the ``reason`` label of the load-failure metric: fetch, checksum, invalid_model,
+metadata, golden, error), answers
 "which model, is it ready", validates a batch against the model, and wraps the
 prediction with the cache, the prediction log and (for tests only) injected faults.
 """
@@ -9,6 +11,7 @@ prediction with the cache, the prediction log and (for tests only) injected faul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -100,6 +103,8 @@ class DataPlane:
     async def stop(self) -> None:
         if self._load_task is not None:
             self._load_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._load_task
         if self._predlog is not None:
             await self._predlog.stop()
         if self._cache is not None:
@@ -131,6 +136,11 @@ class DataPlane:
                 )
                 if final:
                     return
+            except Exception as exc:  # a bug, not a bad model: say so, and stay not ready
+                log.exception("Model load failed unexpectedly")
+                self.metrics.load_failed("error")
+                self._not_ready = f"unexpected error while loading: {exc!r}"
+                return
             finally:
                 self._attempted.set()
             await asyncio.sleep(delay)

@@ -30,7 +30,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -235,7 +234,10 @@ class PredictionLog:
     def submit(self, record: PredictionRecord) -> None:
         """Buffer `record` (O(1), never blocks); count it as dropped if it does not fit."""
         rows = len(record.predictions)
-        if self._pending_rows + rows > self._buffer_rows or self._stopping.is_set():
+        if self._stopping.is_set():
+            self._metrics.predlog_dropped("shutdown", rows)
+            return
+        if self._pending_rows + rows > self._buffer_rows:
             self._metrics.predlog_dropped("buffer_full", rows)
             return
         self._records.append(record)
@@ -341,7 +343,7 @@ class PredictionLog:
     def _batch(self) -> list[PredictionRecord]:
         """The oldest records, up to `batch_rows` rows (at least one record)."""
         batch, rows = [], 0
-        for record in islice(self._records, len(self._records)):
+        for record in self._records:
             if batch and rows + len(record.predictions) > self._batch_rows:
                 break
             batch.append(record)

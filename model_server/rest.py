@@ -81,9 +81,9 @@ async def read_body(receive: Receive, headers: Iterable[tuple[bytes, bytes]], li
     if message["type"] == "http.disconnect":
         raise ClientDisconnected
     body: bytes = message.get("body", b"")
+    if len(body) > limit:
+        raise PayloadTooLarge(f"request body exceeds {limit} bytes")
     if not message.get("more_body", False):
-        if len(body) > limit:
-            raise PayloadTooLarge(f"request body exceeds {limit} bytes")
         return body
     chunks, size = [body], len(body)
     while message.get("more_body", False):
