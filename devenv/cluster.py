@@ -340,7 +340,7 @@ class LocalCluster:
                     "kubernetes.default.svc",
                     "kubernetes.default.svc.cluster.local",
                 ),
-                ips=("127.0.0.1", "10.0.0.1"),
+                ips=("127.0.0.1", "10.96.0.1"),
                 server=True,
             ),
             "admin": ca.issue("admin", "admin", orgs=(ADMIN_GROUP,)),
@@ -390,7 +390,7 @@ class LocalCluster:
                 f"--tls-private-key-file={pki['apiserver'].key}",
                 f"--client-ca-file={p / 'ca.crt'}",
                 "--authorization-mode=RBAC",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                "--service-cluster-ip-range=10.96.0.0/16",  # room for the 300-model benchmark
                 "--allow-privileged=true",
                 f"--service-account-issuer=https://127.0.0.1:{ports['apiserver']}",
                 f"--service-account-key-file={p / 'sa.pub'}",

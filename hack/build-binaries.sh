@@ -110,10 +110,15 @@ fi
 # --- helm -----------------------------------------------------------------------------
 if ! have helm "$HELM_VERSION"; then
   say "helm $HELM_VERSION: go install helm.sh/helm/v3/cmd/helm"
-  minor=${HELM_VERSION#v3.}; minor=${minor%%.*}
-  GOBIN="$work/helm-$HELM_VERSION" go install -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1" \
-    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  # As helm's own Makefile does: the default Kubernetes version that `helm template` and
+  # `helm lint` assume is the one of the client-go helm is built with (else v1.20).
+  hmod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  kminor=$(sed -n 's#^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "$hmod" | head -1)
+  hl="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    hl="$hl -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$kminor"
+  done
+  GOBIN="$work/helm-$HELM_VERSION" go install -trimpath -ldflags "$hl" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   install_bin "$work/helm-$HELM_VERSION/helm" helm "$HELM_VERSION"
   say "helm: done"
 fi
