@@ -26,6 +26,7 @@ MAX_P99_C1_MS = 0.6
 MAX_TAIL_RATIO_C64 = 3.0
 MAX_RSS_PER_WORKER_MB = 110.0
 MAX_READY_S = 1.0
+BUSY_LOAD = 2.5  # median 1-min load above which the report warns (2 cores, ~2 is our own)
 
 
 def cell_key(rows: int, concurrency: int) -> str:
@@ -344,7 +345,25 @@ def markdown(results: dict, cells: list[tuple[int, int]], verdicts: list[Verdict
         *verdicts_table(verdicts),
         "",
     ]
-    notes = results.get("notes", [])
+    versions = results.get("versions", {})
+    if versions:
+        parts += [
+            "Versions: "
+            + "; ".join(
+                f"{name}: " + ", ".join(f"{k} {v}" for k, v in pkgs.items())
+                for name, pkgs in versions.items()
+            ),
+            "",
+        ]
+    notes = list(results.get("notes", []))
+    during = meta.get("loadavg_1min_during")
+    if during and during["median"] > BUSY_LOAD:
+        notes.append(
+            f"The machine was busy (median 1-min load {during['median']:.2f} during the cells, "
+            f"of which about 2 is the benchmark itself): absolute latencies, p99 above all, "
+            "carry other processes' scheduling delays; the ratios were measured interleaved "
+            "and are the figures to trust."
+        )
     if notes:
         parts += ["Notes:", "", *(f"- {n}" for n in notes), ""]
     return "\n".join(parts)
