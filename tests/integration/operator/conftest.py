@@ -71,6 +71,7 @@ class Kit:
 
     cluster: Any
     wait_for = staticmethod(wait_for)
+    condition_of = staticmethod(condition_of)
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True):
         return self.cluster.kubectl(*args, input=input, check=check)

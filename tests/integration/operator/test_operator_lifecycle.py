@@ -142,8 +142,9 @@ def test_an_operator_restart_makes_no_duplicate_and_no_write(kit, namespace, ope
     kit.apply(REPO / "examples" / "production.yaml", namespace)
 
     def settled():  # the HPA has raised the Deployment to minReplicas: 3
-        fm = kit.wait_ready(NAME, namespace)
-        return fm["status"]["availableReplicas"] == 3
+        fm = kit.fm(NAME, namespace)
+        ready = kit.condition_of(fm, "Ready").get("status") == "True"
+        return ready and fm["status"]["availableReplicas"] == 3
 
     kit.wait_for(settled, timeout=90, what="three available replicas")
     time.sleep(2)  # the last pass's writes land
