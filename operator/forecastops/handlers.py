@@ -49,29 +49,29 @@ def build_kopf_settings() -> kopf.OperatorSettings:
 def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry)(kopf.login_via_client)  # in-cluster, else the kubeconfig
-    kopf.on.startup(registry=registry)(_start)
-    kopf.on.cleanup(registry=registry)(_stop)
-    kopf.index(API_VERSION, PLURAL, id=FORECASTMODEL_INDEX, registry=registry)(_index_forecastmodel)
+    kopf.on.startup(registry=registry)(start_operator)
+    kopf.on.cleanup(registry=registry)(stop_operator)
+    kopf.index(API_VERSION, PLURAL, id=FORECASTMODEL_INDEX, registry=registry)(index_forecastmodel)
     owned = {LABEL_MANAGED_BY: MANAGED_BY}
     for kind in CHILD_KINDS:
         kopf.index(
             kind.api_version, kind.plural, labels=owned, id=child_index(kind), registry=registry
-        )(_index_child)
+        )(index_child)
         kopf.on.event(
             kind.api_version,
             kind.plural,
             labels=owned,
             id=f"watch_{kind.plural}",
             registry=registry,
-        )(_on_child_event)
+        )(on_child_event)
     for cause in (kopf.on.create, kopf.on.update, kopf.on.resume):
         cause(API_VERSION, PLURAL, id="reconcile", retries=settings.retry_limit, registry=registry)(
-            _reconcile
+            reconcile_forecastmodel
         )
     return registry
 
 
-async def _start(memo: kopf.Memo, **indices: Any) -> None:
+async def start_operator(memo: kopf.Memo, **indices: Any) -> None:
     settings: OperatorSettings = memo.settings
     kube = await Kube.connect(
         timeout=settings.api_timeout_seconds, capability_ttl=settings.capability_ttl_seconds
@@ -85,30 +85,32 @@ async def _start(memo: kopf.Memo, **indices: Any) -> None:
     memo.resync = asyncio.create_task(memo.controller.resync_forever(), name="resync")
 
 
-async def _stop(memo: kopf.Memo, **_: Any) -> None:
+async def stop_operator(memo: kopf.Memo, **_: Any) -> None:
     memo.resync.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await memo.resync
     await memo.controller.kube.close()
 
 
-def _index_forecastmodel(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict:
+def index_forecastmodel(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict:
     return {(namespace, name): snapshot(body)}
 
 
-def _index_child(body: kopf.Body, namespace: str, **_: Any) -> dict:
+def index_child(body: kopf.Body, namespace: str, **_: Any) -> dict:
     owner = controller_owner(body)
     return {(namespace, owner[0]): snapshot(body)} if owner else {}
 
 
-async def _on_child_event(body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def on_child_event(body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     """A child was added, changed or deleted: its owner gets a pass, which restores it."""
     owner = controller_owner(body)
     if owner:
         await memo.controller.request((namespace, owner[0]))
 
 
-async def _reconcile(namespace: str, name: str, retry: int, memo: kopf.Memo, **_: Any) -> None:
+async def reconcile_forecastmodel(
+    namespace: str, name: str, retry: int, memo: kopf.Memo, **_: Any
+) -> None:
     settings: OperatorSettings = memo.settings
     try:
         await memo.controller.reconcile_now((namespace, name))

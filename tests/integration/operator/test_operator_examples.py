@@ -8,6 +8,8 @@ current generation. Invalid examples are refused with the message in their heade
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,18 @@ def test_kopf_bookkeeping_survives_the_schema_and_no_finalizer_is_added(kit, nam
     assert not fm["metadata"].get("finalizers")
     printed = kit.kubectl("get", "fm", "store-demand", "-n", namespace).stdout
     assert re.search(r"store-demand\s+Healthy\s+True\s+v1\s", printed), printed
+
+
+def test_forecastctl_status_shows_phase_revision_and_conditions(kit, cluster, namespace):
+    kit.apply(EXAMPLES / "minimal.yaml", namespace)
+    fm = kit.wait_ready("store-demand", namespace)
+    forecastctl = Path(sys.executable).parent / "forecastctl"
+    args = ["status", "store-demand", "-n", namespace, "--kubeconfig", str(cluster.kubeconfig)]
+    shown = subprocess.run([str(forecastctl), *args], capture_output=True, text=True, check=True)
+    assert f"ForecastModel {namespace}/store-demand" in shown.stdout
+    assert "Phase:      Healthy" in shown.stdout
+    assert f"Revision:   {fm['status']['currentRevision']}" in shown.stdout
+    assert re.search(r"Ready\s+True\s+StableAvailable", shown.stdout), shown.stdout
 
 
 def test_production_example_gets_every_child_and_three_ready_replicas(kit, namespace):

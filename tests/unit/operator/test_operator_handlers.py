@@ -1,0 +1,53 @@
+"""kopf glue: API errors become kopf's retry semantics, with a bounded backoff."""
+
+from __future__ import annotations
+
+import kopf
+import pytest
+from forecastops.config import OperatorSettings
+from forecastops.handlers import build_registry, reconcile_forecastmodel
+from forecastops.kube import ApiError
+
+
+class FailingController:
+    def __init__(self, error: ApiError | None) -> None:
+        self.error = error
+        self.keys: list[tuple[str, str]] = []
+
+    async def reconcile_now(self, key):
+        self.keys.append(key)
+        if self.error:
+            raise self.error
+
+
+def memo_with(error: ApiError | None) -> kopf.Memo:
+    return kopf.Memo(settings=OperatorSettings(), controller=FailingController(error))
+
+
+@pytest.mark.asyncio
+async def test_a_pass_that_succeeds_is_done():
+    memo = memo_with(None)
+    await reconcile_forecastmodel(namespace="retail", name="store-demand", retry=0, memo=memo)
+    assert memo.controller.keys == [("retail", "store-demand")]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("retry", "delay"), [(0, 2), (1, 4), (4, 32), (7, 60)])
+async def test_transient_errors_retry_with_a_capped_exponential_backoff(retry, delay):
+    memo = memo_with(ApiError(503, "ServiceUnavailable", "later"))
+    with pytest.raises(kopf.TemporaryError) as raised:
+        await reconcile_forecastmodel(
+            namespace="retail", name="store-demand", retry=retry, memo=memo
+        )
+    assert raised.value.delay == delay
+
+
+@pytest.mark.asyncio
+async def test_other_errors_stop_the_retries():
+    memo = memo_with(ApiError(422, "Invalid", "spec.template: bad"))
+    with pytest.raises(kopf.PermanentError, match=r"spec\.template: bad"):
+        await reconcile_forecastmodel(namespace="retail", name="store-demand", retry=0, memo=memo)
+
+
+def test_the_registry_builds_without_touching_anything():
+    assert isinstance(build_registry(OperatorSettings()), kopf.OperatorRegistry)
