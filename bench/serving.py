@@ -422,6 +422,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help="interleaved rounds over all cells; each cell reports the median (default 2, quick 1)",
     )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when a target is missed (default: 0)"
+    )
     parser.add_argument("--out", type=Path, default=model.RESULTS, help="results directory")
     return parser.parse_args(argv)
 
@@ -571,8 +574,18 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     log(f"[bench] wrote {json_path} and {md_path} ({results['meta']['wall_s']} s)")
-    failed = [v for v in verdicts if v.ok is False]
-    return 1 if failed else 0
+    broken = [
+        name
+        for name, data in results["servers"].items()
+        if "error" in data or not data.get("verify", {}).get("ok", False)
+    ]
+    if broken:
+        log(f"[bench] failed or answered wrongly: {', '.join(broken)}")
+        return 2
+    missed = [v for v in verdicts if v.ok is False]
+    if missed:
+        log(f"[bench] {len(missed)} target(s) missed (see the table)")
+    return 1 if missed and args.strict else 0
 
 
 if __name__ == "__main__":
