@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 from forecastops.config import OperatorSettings
 from forecastops.kinds import ChildKey
 from forecastops.kube import ApiError, Kube
+from forecastops.metrics import Metrics
 from forecastops.names import API_VERSION, KIND
 from forecastops.reconcile import Observed, reconcile
 
@@ -58,6 +60,7 @@ class Controller:
     kube: Kube
     forecastmodels: Index
     children: tuple[Index, ...]
+    metrics: Metrics
     _locks: weakref.WeakValueDictionary[Key, asyncio.Lock] = field(
         default_factory=weakref.WeakValueDictionary
     )
@@ -107,10 +110,25 @@ class Controller:
         }
         return Observed(body, children, await self.kube.read_capabilities())
 
+    def forget(self, key: Key) -> None:
+        """The ForecastModel is gone."""
+        self.metrics.forget(key)
+
     async def _pass(self, key: Key) -> None:
         observed = await self.gather(key)
-        if observed is not None:
-            await reconcile(self.kube, observed, self.settings, now=datetime.now(UTC))
+        if observed is None:
+            self.forget(key)
+            return
+        started = time.monotonic()
+        try:
+            plan = await reconcile(self.kube, observed, self.settings, now=datetime.now(UTC))
+        except ApiError as error:
+            result = "transient_error" if error.transient else "failed"
+            self.metrics.observe_pass(result, time.monotonic() - started)
+            raise
+        self.metrics.observe_pass("ok", time.monotonic() - started)
+        self.metrics.observe_writes((w.key.kind, str(w.verb)) for w in plan.writes)
+        self.metrics.observe_status(key, {**observed.body.get("status", {}), **plan.status_patch})
 
     def _lock(self, key: Key) -> asyncio.Lock:
         lock = self._locks.get(key)

@@ -64,6 +64,9 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
             id=f"watch_{kind.plural}",
             registry=registry,
         )(on_child_event)
+    kopf.on.event(API_VERSION, PLURAL, id="watch_forecastmodels", registry=registry)(
+        on_forecastmodel_event
+    )
     for cause in (kopf.on.create, kopf.on.update, kopf.on.resume):
         cause(API_VERSION, PLURAL, id="reconcile", retries=settings.retry_limit, registry=registry)(
             reconcile_forecastmodel
@@ -81,6 +84,7 @@ async def start_operator(memo: kopf.Memo, **indices: Any) -> None:
         kube,
         indices[FORECASTMODEL_INDEX],
         tuple(indices[child_index(kind)] for kind in CHILD_KINDS),
+        memo.metrics,
     )
     memo.resync = asyncio.create_task(memo.controller.resync_forever(), name="resync")
 
@@ -99,6 +103,11 @@ def index_forecastmodel(body: kopf.Body, namespace: str, name: str, **_: Any) ->
 def index_child(body: kopf.Body, namespace: str, **_: Any) -> dict:
     owner = controller_owner(body)
     return {(namespace, owner[0]): snapshot(body)} if owner else {}
+
+
+def on_forecastmodel_event(type: str, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    if type == "DELETED":
+        memo.controller.forget((namespace, name))
 
 
 async def on_child_event(body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any) -> None:

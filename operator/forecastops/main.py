@@ -9,6 +9,7 @@ import kopf
 
 from forecastops.config import OperatorSettings
 from forecastops.handlers import build_kopf_settings, build_registry
+from forecastops.metrics import build_metrics
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz",
     )
+    parser.add_argument(
+        "--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on this port"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     parser.add_argument("--debug", action="store_true", help="log everything")
     return parser
@@ -42,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = OperatorSettings()
+    metrics = build_metrics(args.metrics_port)
     kopf.configure(verbose=args.verbose, debug=args.debug)
     if not (args.verbose or args.debug):
         # kopf reports every successful handler and indexer call; our own log says what changed.
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     kopf.run(
         registry=build_registry(settings),
         settings=build_kopf_settings(),
-        memo=kopf.Memo(settings=settings),
+        memo=kopf.Memo(settings=settings, metrics=metrics),
         standalone=True,
         clusterwide=not args.namespaces,
         namespaces=args.namespaces,

@@ -149,20 +149,22 @@ def _writes(
 
 async def reconcile(
     kube: Kube, observed: Observed, settings: OperatorSettings, *, now: datetime
-) -> None:
-    """Decide and act. Raises ApiError: transient ones to retry, others after reporting them."""
+) -> Plan:
+    """Decide and act; the plan carried out. Raises ApiError: transient ones to retry,
+    others after reporting them in the status."""
     plan = decide(observed, settings, now=now)
     try:
         await act(kube, plan)
     except ApiError as error:
         if error.namespace_terminating:
-            return
+            return Plan(plan.ref)
         if error.transient:
             raise
         reason = "Forbidden" if error.status == 403 else "ApplyFailed"
         failed = decide(observed, settings, now=now, failure=Failure(reason, str(error)))
         await act(kube, failed)
         raise
+    return plan
 
 
 async def act(kube: Kube, plan: Plan) -> None:

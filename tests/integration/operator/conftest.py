@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ import pytest
 import yaml
 
 from devenv import crds
-from devenv.paths import REPO
+from devenv.paths import REPO, free_port
 from devenv.require import unavailable
 
 OPERATOR_USER = "system:serviceaccount:forecastops:forecastops-operator"
@@ -129,6 +130,7 @@ class OperatorProcess:
     def __init__(self, kubeconfig: Path, log: Path) -> None:
         self.kubeconfig = kubeconfig
         self.log = log
+        self.metrics_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -141,9 +143,17 @@ class OperatorProcess:
         executable = Path(sys.executable).parent / "forecast-operator"
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(executable), "--all-namespaces"], env=env, stdout=out, stderr=out
+                [str(executable), "--all-namespaces", f"--metrics-port={self.metrics_port}"],
+                env=env,
+                stdout=out,
+                stderr=out,
             )
         wait_for(lambda: "Initial authentication has finished" in self.text(), what="the operator")
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -80,6 +80,16 @@ def test_kopf_bookkeeping_survives_the_schema_and_no_finalizer_is_added(kit, nam
     assert re.search(r"store-demand\s+Healthy\s+True\s+v1\s", printed), printed
 
 
+def test_the_operator_exports_each_models_phase(kit, namespace, operator):
+    kit.apply(EXAMPLES / "minimal.yaml", namespace)
+    kit.wait_ready("store-demand", namespace)
+    series = f'forecastops_rollout_phase{{name="store-demand",namespace="{namespace}",phase="Healthy"}} 1.0'
+    kit.wait_for(
+        lambda: series in operator.metrics(), timeout=30, what="the Healthy phase exported"
+    )
+    assert 'forecastops_reconcile_total{result="ok"}' in operator.metrics()
+
+
 def test_forecastctl_status_shows_phase_revision_and_conditions(kit, cluster, namespace):
     kit.apply(EXAMPLES / "minimal.yaml", namespace)
     fm = kit.wait_ready("store-demand", namespace)

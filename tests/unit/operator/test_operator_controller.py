@@ -10,6 +10,7 @@ from fmsamples import UID, example
 from forecastops.controller import Controller, controller_owner, snapshot
 from forecastops.kinds import Capabilities, ChildKey
 from forecastops.kube import ApiError
+from forecastops.prometheus_metrics import PrometheusMetrics
 
 KEY = ("retail", "store-demand")
 
@@ -47,7 +48,7 @@ class FakeKube:
 
 def controller(kube, settings, children=()) -> Controller:
     fms = {KEY: [example("minimal")]}
-    return Controller(settings, kube, fms, ({KEY: list(children)},))
+    return Controller(settings, kube, fms, ({KEY: list(children)},), PrometheusMetrics())
 
 
 def owned(kind, name, uid=UID):
@@ -90,12 +91,31 @@ async def test_a_pass_writes_children_then_status_then_events(settings):
     assert kube.events == ["Created"] * 4
 
 
+def sample(ctl: Controller, metric: str, **labels: str) -> float | None:
+    return ctl.metrics.registry.get_sample_value(metric, labels)
+
+
+@pytest.mark.asyncio
+async def test_passes_writes_and_phases_are_counted_and_forgotten_with_the_model(settings):
+    ctl = controller(FakeKube(), settings)
+    await ctl.reconcile_now(KEY)
+    assert sample(ctl, "forecastops_reconcile_total", result="ok") == 1
+    assert sample(ctl, "forecastops_child_writes_total", kind="Deployment", verb="Created") == 1
+    labels = {"namespace": "retail", "name": "store-demand"}
+    assert sample(ctl, "forecastops_rollout_phase", **labels, phase="Pending") == 1
+    assert sample(ctl, "forecastops_rollout_phase", **labels, phase="Healthy") == 0
+    ctl.forget(KEY)
+    assert sample(ctl, "forecastops_rollout_phase", **labels, phase="Pending") is None
+
+
 @pytest.mark.asyncio
 async def test_transient_errors_are_raised_for_kopf_to_retry(settings):
     kube = FakeKube(fail_with=ApiError(503, "ServiceUnavailable", "etcd is away"))
+    ctl = controller(kube, settings)
     with pytest.raises(ApiError):
-        await controller(kube, settings).reconcile_now(KEY)
+        await ctl.reconcile_now(KEY)
     assert kube.statuses == []
+    assert sample(ctl, "forecastops_reconcile_total", result="transient_error") == 1
 
 
 @pytest.mark.asyncio

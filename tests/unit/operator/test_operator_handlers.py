@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import kopf
 import pytest
 from forecastops.config import OperatorSettings
-from forecastops.handlers import build_registry, reconcile_forecastmodel
+from forecastops.handlers import build_registry, on_forecastmodel_event, reconcile_forecastmodel
 from forecastops.kube import ApiError
+from forecastops.metrics import NoMetrics, build_metrics
 
 
 class FailingController:
@@ -49,5 +53,21 @@ async def test_other_errors_stop_the_retries():
         await reconcile_forecastmodel(namespace="retail", name="store-demand", retry=0, memo=memo)
 
 
+def test_a_deleted_forecastmodel_is_forgotten():
+    forgotten = []
+    memo = kopf.Memo(
+        controller=type("C", (), {"forget": lambda self, key: forgotten.append(key)})()
+    )
+    on_forecastmodel_event(type="MODIFIED", namespace="retail", name="a", memo=memo)
+    on_forecastmodel_event(type="DELETED", namespace="retail", name="a", memo=memo)
+    assert forgotten == [("retail", "a")]
+
+
 def test_the_registry_builds_without_touching_anything():
     assert isinstance(build_registry(OperatorSettings()), kopf.OperatorRegistry)
+
+
+def test_prometheus_is_loaded_only_when_metrics_are_asked_for():
+    code = "import sys, forecastops.main; sys.exit('prometheus_client' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+    assert isinstance(build_metrics(None), NoMetrics)

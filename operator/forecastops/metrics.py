@@ -1,0 +1,54 @@
+"""What the operator reports about itself: an interface, a null object, and a factory.
+
+Prometheus is optional at run time: the Prometheus implementation (and its library) is
+loaded only when metrics are asked for (`--metrics-port`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+Key = tuple[str, str]
+"""(namespace, name) of a ForecastModel."""
+
+
+class Metrics(Protocol):
+    def observe_pass(self, result: str, seconds: float) -> None:
+        """One reconcile pass ended: `ok`, or the kind of API error that ended it."""
+
+    def observe_writes(self, writes: Iterable[tuple[str, str]]) -> None:
+        """Children written in a pass, as (kind, verb)."""
+
+    def observe_status(self, key: Key, status: Mapping[str, Any]) -> None:
+        """A ForecastModel's status after a pass."""
+
+    def forget(self, key: Key) -> None:
+        """The ForecastModel is gone."""
+
+
+class NoMetrics:
+    """Reports nothing."""
+
+    def observe_pass(self, result: str, seconds: float) -> None:
+        pass
+
+    def observe_writes(self, writes: Iterable[tuple[str, str]]) -> None:
+        pass
+
+    def observe_status(self, key: Key, status: Mapping[str, Any]) -> None:
+        pass
+
+    def forget(self, key: Key) -> None:
+        pass
+
+
+def build_metrics(port: int | None) -> Metrics:
+    """Prometheus metrics served on `port`, or none."""
+    if port is None:
+        return NoMetrics()
+    from forecastops.prometheus_metrics import PrometheusMetrics  # an optional dependency
+
+    metrics = PrometheusMetrics()
+    metrics.serve(port)
+    return metrics
