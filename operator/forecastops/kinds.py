@@ -52,6 +52,7 @@ CHILD_KINDS: tuple[Kind, ...] = (
 Service before the pods they guard and expose."""
 
 BY_API_KIND: dict[tuple[str, str], Kind] = {(k.api_version, k.kind): k for k in CHILD_KINDS}
+BY_KIND_NAME: dict[str, Kind] = {k.kind: k for k in CHILD_KINDS}
 
 
 @dataclass(frozen=True, order=True)

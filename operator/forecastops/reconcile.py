@@ -19,7 +19,7 @@ from forecastops.children import DesiredChildren, build_children
 from forecastops.config import OperatorSettings
 from forecastops.drift import needs_apply
 from forecastops.events import Event, normal
-from forecastops.kinds import BY_API_KIND, DEPLOYMENT, Capabilities, ChildKey, Kind
+from forecastops.kinds import BY_KIND_NAME, DEPLOYMENT, Capabilities, ChildKey, Kind
 from forecastops.kube import ApiError, Kube
 from forecastops.names import Role, deployment_name
 from forecastops.revision import compute_revision
@@ -34,8 +34,6 @@ from forecastops.status import (
 )
 
 log = logging.getLogger(__name__)
-
-_KINDS_BY_NAME = {kind.kind: kind for kind in BY_API_KIND.values()}
 
 
 @dataclass(frozen=True)
@@ -171,7 +169,7 @@ async def act(kube: Kube, plan: Plan) -> None:
     ref = plan.ref
     for write in plan.writes:
         if write.manifest is None:
-            await kube.delete(_KINDS_BY_NAME[write.key.kind], ref.namespace, write.key.name)
+            await kube.delete(BY_KIND_NAME[write.key.kind], ref.namespace, write.key.name)
         else:
             await kube.apply(dict(write.manifest))
         log.info(
