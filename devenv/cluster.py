@@ -247,7 +247,8 @@ class LocalCluster:
         The certificate is signed by this cluster's CA, so RBAC decides what it may do.
         """
         ca = CertificateAuthority(self.run_dir / "pki")
-        stem = "user-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", user) + "-" + "-".join(groups)
+        # no ':' in the file name: KUBECONFIG is a ':'-separated list
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", "user-" + "-".join((user, *groups)))
         pair = ca.issue(stem, user, orgs=tuple(groups))
         return self._write_kubeconfig(
             self.run_dir / "users" / f"{stem}.kubeconfig", self.server, pair, user
@@ -477,6 +478,9 @@ class LocalCluster:
                 f"--config={self._stages_file()}",
                 f"--server-address=127.0.0.1:{ports['kwok']}",
                 "--node-ip=127.0.0.1",
+                # kwok renews each node's Lease, so nodes stay Ready however long a run is
+                # (without it the heartbeat stage fires rarely and nodes go NotReady).
+                "--node-lease-duration-seconds=40",
                 "--cidr=10.244.0.1/16",
             ],
             procs,

@@ -11,6 +11,10 @@ from devenv.paths import cache_dir, versions
 
 OPTIONAL = {
     "vpa": ("verticalpodautoscalers.autoscaling.k8s.io",),
+    "prometheus-operator": (
+        "servicemonitors.monitoring.coreos.com",
+        "prometheusrules.monitoring.coreos.com",
+    ),
     "gateway-api": (
         "gatewayclasses.gateway.networking.k8s.io",
         "gateways.gateway.networking.k8s.io",
@@ -24,6 +28,8 @@ def crd_files(name: str) -> list[Path]:
     root = cache_dir() / "crds"
     if name == "vpa":
         files = [root / f"vpa-{v['VPA_VERSION']}.yaml"]
+    elif name == "prometheus-operator":
+        files = [root / f"prometheus-operator-{v['PROMETHEUS_OPERATOR_VERSION']}.yaml"]
     elif name == "gateway-api":
         files = sorted((root / f"gateway-api-{v['GATEWAY_API_VERSION']}").glob("*.yaml"))
     else:

@@ -140,6 +140,14 @@ if [ ! -s "$crds/vpa-$VPA_VERSION.yaml" ]; then
   cp "$vdir/deploy/vpa-v1-crd-gen.yaml" "$crds/vpa-$VPA_VERSION.yaml.new"
   mv "$crds/vpa-$VPA_VERSION.yaml.new" "$crds/vpa-$VPA_VERSION.yaml"
 fi
+if [ ! -s "$crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION.yaml" ]; then
+  say "Prometheus Operator $PROMETHEUS_OPERATOR_VERSION CRDs (ServiceMonitor, PrometheusRule)"
+  pdir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  for k in servicemonitors prometheusrules; do
+    cat "$pdir/example/prometheus-operator-crd/monitoring.coreos.com_$k.yaml"; printf '\n---\n'
+  done > "$crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION.yaml.new"
+  mv "$crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION.yaml.new" "$crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION.yaml"
+fi
 
 say "all binaries ready in $bin"
 echo "$bin"
