@@ -25,6 +25,7 @@ from forecastops.kube import ApiError, Kube
 from forecastops.metrics import Metrics
 from forecastops.names import API_VERSION, KIND
 from forecastops.reconcile import Observed, reconcile
+from forecastops.status import apply_merge_patch
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class Controller:
     forecastmodels: Index
     children: tuple[Index, ...]
     metrics: Metrics
+    backup_jobs: Index = field(default_factory=dict)
+    """Backup Jobs by the ForecastModel their labels name (`handlers.index_backup_job`)."""
     _locks: weakref.WeakValueDictionary[Key, asyncio.Lock] = field(
         default_factory=weakref.WeakValueDictionary
     )
@@ -108,7 +111,8 @@ class Controller:
             for child in index.get(key, ())
             if controller_owner(child) == (key[1], uid)
         }
-        return Observed(body, children, await self.kube.read_capabilities())
+        jobs = tuple(self.backup_jobs.get(key, ()))
+        return Observed(body, children, await self.kube.read_capabilities(), jobs)
 
     def forget(self, key: Key) -> None:
         """The ForecastModel is gone."""
@@ -128,7 +132,8 @@ class Controller:
             raise
         self.metrics.observe_pass("ok", time.monotonic() - started)
         self.metrics.observe_writes((w.key.kind, str(w.verb)) for w in plan.writes)
-        self.metrics.observe_status(key, {**observed.body.get("status", {}), **plan.status_patch})
+        status = apply_merge_patch(observed.body.get("status", {}), plan.status_patch)
+        self.metrics.observe_status(key, status)
 
     def _lock(self, key: Key) -> asyncio.Lock:
         lock = self._locks.get(key)

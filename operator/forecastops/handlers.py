@@ -19,13 +19,24 @@ from typing import Any
 
 import kopf
 
+from forecastops.backup_status import job_snapshot
 from forecastops.config import OperatorSettings
 from forecastops.controller import Controller, controller_owner, snapshot
-from forecastops.kinds import CHILD_KINDS, Kind
+from forecastops.kinds import CHILD_KINDS, JOB, Kind
 from forecastops.kube import ApiError, Kube
-from forecastops.names import API_VERSION, KOPF_PREFIX, LABEL_MANAGED_BY, MANAGED_BY, PLURAL
+from forecastops.names import (
+    API_VERSION,
+    KOPF_PREFIX,
+    LABEL_COMPONENT,
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    PLURAL,
+    Component,
+)
 
 FORECASTMODEL_INDEX = "forecastmodels"
+BACKUP_JOB_INDEX = "backup_jobs"
 
 
 def child_index(kind: Kind) -> str:
@@ -64,6 +75,15 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
             id=f"watch_{kind.plural}",
             registry=registry,
         )(on_child_event)
+    # Jobs belong to the backup CronJob, not to the ForecastModel: found by the labels
+    # the CronJob's jobTemplate gives them, and matched to the CronJob by owner later.
+    backup_jobs = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: str(Component.BACKUP)}
+    kopf.index(
+        JOB.api_version, JOB.plural, labels=backup_jobs, id=BACKUP_JOB_INDEX, registry=registry
+    )(index_backup_job)
+    kopf.on.event(
+        JOB.api_version, JOB.plural, labels=backup_jobs, id="watch_backup_jobs", registry=registry
+    )(on_backup_job_event)
     kopf.on.event(API_VERSION, PLURAL, id="watch_forecastmodels", registry=registry)(
         on_forecastmodel_event
     )
@@ -86,6 +106,7 @@ async def start_operator(memo: kopf.Memo, **indices: Any) -> None:
         tuple(indices[child_index(kind)] for kind in CHILD_KINDS),
         memo.metrics,
     )
+    memo.controller.backup_jobs = indices[BACKUP_JOB_INDEX]
     memo.resync = asyncio.create_task(memo.controller.resync_forever(), name="resync")
 
 
@@ -115,6 +136,21 @@ async def on_child_event(body: kopf.Body, namespace: str, memo: kopf.Memo, **_: 
     owner = controller_owner(body)
     if owner:
         await memo.controller.request((namespace, owner[0]))
+
+
+def index_backup_job(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict:
+    instance = labels.get(LABEL_INSTANCE)
+    return {(namespace, instance): job_snapshot(body)} if instance else {}
+
+
+async def on_backup_job_event(
+    namespace: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+) -> None:
+    """A backup Job was created, finished or deleted: its ForecastModel's status.backup
+    follows."""
+    instance = labels.get(LABEL_INSTANCE)
+    if instance:
+        await memo.controller.request((namespace, instance))
 
 
 async def reconcile_forecastmodel(

@@ -36,6 +36,8 @@ VPA = Kind("autoscaling.k8s.io/v1", "VerticalPodAutoscaler", "verticalpodautosca
 PDB = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
 CRONJOB = Kind("batch/v1", "CronJob", "cronjobs")
+JOB = Kind("batch/v1", "Job", "jobs")
+"""Not a child: the backup CronJob's; watched (never written) for status.backup."""
 SERVICE_MONITOR = Kind("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors", True)
 
 CHILD_KINDS: tuple[Kind, ...] = (

@@ -9,6 +9,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from forecastops.backup_metrics import BackupGauges
 from forecastops.metrics import Key
 from forecastops.status import Phase
 
@@ -47,6 +48,7 @@ class PrometheusMetrics:
             ["kind", "verb"],
             registry=self.registry,
         )
+        self.backups = BackupGauges(self.registry)
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)
@@ -64,9 +66,11 @@ class PrometheusMetrics:
         for phase in Phase:
             self.phase.labels(*key, phase.value).set(1 if phase.value == current else 0)
         self.canary_weight.labels(*key).set(status.get("canaryWeight") or 0)
+        self.backups.observe(key, status.get("backup"))
 
     def forget(self, key: Key) -> None:
         with contextlib.suppress(KeyError):  # never observed
             for phase in Phase:
                 self.phase.remove(*key, phase.value)
             self.canary_weight.remove(*key)
+        self.backups.forget(key)

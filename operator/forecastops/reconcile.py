@@ -15,13 +15,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from forecastops.backup_status import report_backup
 from forecastops.children import DesiredChildren, build_children
 from forecastops.config import OperatorSettings
 from forecastops.drift import needs_apply
 from forecastops.events import Event, normal
-from forecastops.kinds import BY_KIND_NAME, DEPLOYMENT, Capabilities, ChildKey, Kind
+from forecastops.kinds import BY_KIND_NAME, CRONJOB, DEPLOYMENT, Capabilities, ChildKey, Kind
 from forecastops.kube import ApiError, Kube
-from forecastops.names import Role, deployment_name
+from forecastops.names import Role, backup_cronjob_name, deployment_name
 from forecastops.revision import compute_revision
 from forecastops.spec import InvalidSpec, ObjectRef, parse_forecastmodel
 from forecastops.status import (
@@ -45,6 +46,8 @@ class Observed:
     children: Mapping[ChildKey, Mapping[str, Any]]
     """The objects it owns, as last seen."""
     capabilities: Capabilities
+    backup_jobs: tuple[Mapping[str, Any], ...] = ()
+    """Jobs labelled as its backups; those its backup CronJob controls are reported."""
 
 
 class Verb(StrEnum):
@@ -122,10 +125,17 @@ def _status_plan(
     conditions = build_conditions(
         rollout, failure=failure, checksum=checksum, optional_children=optional or {}
     )
+    backup = report_backup(
+        observed.children.get(ChildKey(CRONJOB.kind, backup_cronjob_name(ref.name))),
+        observed.backup_jobs,
+        previous.get("backup"),
+    )
+    conditions = [*conditions, *backup.conditions]
     status = build_status(
         ref, revision=revision, rollout=rollout, conditions=conditions, previous=previous, now=now
     )
     events = transition_events(previous.get("conditions", []), conditions)
+    status["backup"] = backup.status
     return Plan(ref, (), status_patch(previous, status), tuple(events))
 
 

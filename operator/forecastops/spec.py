@@ -332,6 +332,12 @@ def _parse_spec(spec: _Fields, defaults: ServerDefaults) -> ForecastModelSpec | 
     monitoring = spec.child("monitoring")
     service_monitor = _parse_service_monitor(monitoring and monitoring.child("serviceMonitor"))
     network_policy = _parse_network_policy(spec.child("networkPolicy"))
+    if backup and server and server.prediction_log is None:
+        spec.problem(
+            "backup",
+            "needs spec.server.predictionLog: a backup is a pg_dump of the prediction-log "
+            "database (with the model files); without one there is nothing to restore",
+        )
     if model is None or server is None:
         return None
     return ForecastModelSpec(

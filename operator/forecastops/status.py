@@ -29,10 +29,11 @@ READY = "Ready"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 MODEL_VERIFIED = "ModelVerified"
+BACKUP_HEALTHY = "BackupHealthy"
 OPTIONAL_CHILD_CONDITIONS = {VPA: "VerticalPodAutoscaler", SERVICE_MONITOR: "ServiceMonitor"}
-OWN_CONDITIONS = frozenset({READY, PROGRESSING, DEGRADED, MODEL_VERIFIED}) | frozenset(
-    OPTIONAL_CHILD_CONDITIONS.values()
-)
+OWN_CONDITIONS = frozenset(
+    {READY, PROGRESSING, DEGRADED, MODEL_VERIFIED, BACKUP_HEALTHY}
+) | frozenset(OPTIONAL_CHILD_CONDITIONS.values())
 
 OWN_FIELDS = (
     "observedGeneration",
@@ -45,6 +46,7 @@ OWN_FIELDS = (
     "availableReplicas",
     "selector",
     "conditions",
+    "backup",
 )
 """The status fields this module owns; the rollout fields (canaryRevision, canaryWeight,
 currentStepIndex, lastAnalysis) belong to the rollout state machine and are left alone."""
@@ -317,6 +319,24 @@ def transition_events(
             continue
         if condition.type == READY and condition.status == "True":
             events.append(normal("Available", condition.message))
-        elif condition.type == DEGRADED and condition.status == "True":
+        elif (condition.type, condition.status) in ((DEGRADED, "True"), (BACKUP_HEALTHY, "False")):
             events.append(warning(condition.reason, condition.message))
     return events
+
+
+def apply_merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """`target` after the JSON merge patch `patch` (RFC 7386): what the API server stores.
+
+    >>> apply_merge_patch({"a": 1, "b": {"c": 2, "d": 3}}, {"a": None, "b": {"d": 4}})
+    {'b': {'c': 2, 'd': 4}}
+    """
+    result = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, Mapping):
+            before = result.get(key)
+            result[key] = apply_merge_patch(before if isinstance(before, Mapping) else {}, value)
+        else:
+            result[key] = value
+    return result

@@ -113,6 +113,7 @@ def test_hpa_leaves_the_replica_count_to_the_autoscaler(parse):
 def test_backup_goes_under_the_namespace_without_a_prefix_and_skips_pvc_models(parse):
     spec = {
         "model": {**MODEL, "uri": "pvc://claim/m.onnx"},
+        "server": {"predictionLog": {"postgresUrlSecret": {"name": "pl", "key": "url"}}},
         "backup": {
             "schedule": "0 2 * * *",
             "destination": {"s3": {"bucket": "b", "credentialsSecret": "s"}},
