@@ -55,8 +55,13 @@ IMAGES = {
     "Dockerfile.server": Expected(
         extra="server",
         entrypoint="forecast-server",
-        # The backup CronJob runs `forecastctl backup` in this image.
-        commands=(("forecast-server",), ("forecastctl",), ("forecastctl", "backup")),
+        # The backup CronJob runs `forecastctl backup backup --name <name>` in this image.
+        commands=(
+            ("forecast-server",),
+            ("forecastctl",),
+            ("forecastctl", "backup"),
+            ("forecastctl", "backup", "backup", "--name", "store-demand"),
+        ),
         present=("model_server.app", "onnxruntime", "psycopg", "boto3", "forecastops.cli"),
         absent=("kopf",),
     ),
