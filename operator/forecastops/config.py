@@ -29,6 +29,10 @@ class OperatorSettings(BaseSettings):
     capability_ttl_seconds: float = Field(60.0, ge=0)
     api_timeout_seconds: float = Field(30.0, gt=0)
     max_parallel_resyncs: int = Field(8, ge=1)
+    prometheus_url: str | None = Field(
+        None, description="Prometheus for rollout analysis, unless a metric names its own."
+    )
+    analysis_timeout_seconds: float = Field(10.0, gt=0, description="One analysis query.")
 
     def retry_delay(self, retry: int) -> float:
         """Exponential backoff, capped: 2, 4, 8, ... up to retry_max_seconds."""

@@ -1,9 +1,10 @@
 """When and how often a ForecastModel is reconciled; what each pass gathers.
 
-Three things start a pass: kopf's create/update/resume handlers, an event on a child
-(deleted, edited, or its status moved), and the level-triggered resync of every
-ForecastModel. Passes of one ForecastModel never overlap, and requests that arrive
-while one is queued fold into it. A pass gathers from the in-memory indices kopf fills
+Four things start a pass: kopf's create/update/resume handlers, an event on a child
+(deleted, edited, or its status moved), the level-triggered resync of every
+ForecastModel, and a rollout's own clock (a pass asks for the next one when a
+measurement, the end of a pause or a delay is due). Passes of one ForecastModel never
+overlap, and requests that arrive while one is queued fold into it. A pass gathers from the in-memory indices kopf fills
 from its watch streams, so an idle operator reads nothing and writes nothing.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from forecastops.analysis.factory import ProviderFactory
 from forecastops.config import OperatorSettings
 from forecastops.kinds import ChildKey
 from forecastops.kube import ApiError, Kube
@@ -55,6 +57,12 @@ def controller_owner(body: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def newest(*bodies: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The most recent version of an object (the API server's resourceVersions grow)."""
+    known = [b for b in bodies if b is not None]
+    return max(known, key=lambda b: int(b["metadata"].get("resourceVersion") or 0), default=None)
+
+
 @dataclass
 class Controller:
     settings: OperatorSettings
@@ -62,12 +70,20 @@ class Controller:
     forecastmodels: Index
     children: tuple[Index, ...]
     metrics: Metrics
+    providers: ProviderFactory
+    """Where rollouts' analysis metrics are measured."""
     backup_jobs: Index = field(default_factory=dict)
     """Backup Jobs by the ForecastModel their labels name (`handlers.index_backup_job`)."""
     _locks: weakref.WeakValueDictionary[Key, asyncio.Lock] = field(
         default_factory=weakref.WeakValueDictionary
     )
     _queued: set[Key] = field(default_factory=set)
+    _written: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
+    """Each ForecastModel as this process last wrote it: the next pass reads its own
+    writes even when the watch stream has not delivered them yet, so a rollout's command
+    or measurement is never applied twice."""
+    _timers: dict[Key, asyncio.TimerHandle] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def reconcile_now(self, key: Key) -> None:
         """One pass, now or after the running one; API errors are raised to the caller."""
@@ -103,7 +119,10 @@ class Controller:
         bodies = list(self.forecastmodels.get(key, ()))
         if not bodies:
             return None  # deleted meanwhile
-        body = bodies[0]
+        written = self._written.get(key)
+        same = written is not None and written["metadata"]["uid"] == bodies[0]["metadata"]["uid"]
+        body = newest(bodies[0], written if same else None)
+        assert body is not None
         uid = body["metadata"]["uid"]
         children = {
             ChildKey.of(child): child
@@ -117,6 +136,10 @@ class Controller:
     def forget(self, key: Key) -> None:
         """The ForecastModel is gone."""
         self.metrics.forget(key)
+        self._written.pop(key, None)
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
 
     async def _pass(self, key: Key) -> None:
         observed = await self.gather(key)
@@ -125,15 +148,44 @@ class Controller:
             return
         started = time.monotonic()
         try:
-            plan = await reconcile(self.kube, observed, self.settings, now=datetime.now(UTC))
+            outcome = await reconcile(
+                self.kube,
+                observed,
+                self.settings,
+                now=datetime.now(UTC),
+                providers=self.providers,
+            )
         except ApiError as error:
             result = "transient_error" if error.transient else "failed"
             self.metrics.observe_pass(result, time.monotonic() - started)
             raise
+        plan = outcome.plan
+        if outcome.written is not None:
+            self._written[key] = outcome.written
         self.metrics.observe_pass("ok", time.monotonic() - started)
         self.metrics.observe_writes((w.key.kind, str(w.verb)) for w in plan.writes)
         status = apply_merge_patch(observed.body.get("status", {}), plan.status_patch)
         self.metrics.observe_status(key, status)
+        if plan.delivery is not None:
+            self.metrics.observe_rollout(key, plan.delivery.before, plan.delivery.decision)
+            if plan.delivery.requeue_after is not None:
+                self._requeue(key, plan.delivery.requeue_after)
+
+    def _requeue(self, key: Key, after: float) -> None:
+        """A pass in `after` seconds, unless one is already due sooner."""
+        loop = asyncio.get_running_loop()
+        timer = self._timers.get(key)
+        if timer is not None and timer.when() <= loop.time() + after:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timers[key] = loop.call_later(after, self._start_pass, key)
+
+    def _start_pass(self, key: Key) -> None:
+        self._timers.pop(key, None)
+        task = asyncio.create_task(self.request(key), name=f"requeue {key[0]}/{key[1]}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _lock(self, key: Key) -> asyncio.Lock:
         lock = self._locks.get(key)

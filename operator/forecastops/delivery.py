@@ -1,13 +1,13 @@
 """Progressive delivery inside one reconcile pass: gather, measure, decide, act.
 
-`reconcile` calls these in order; only `measure` and `route` do I/O:
+`reconcile` calls these in order; only `measure_due` and `route` do I/O:
 
-1. `prepare(body, spec, now)`: the rollout status from `status.rollout`, the metrics due;
-2. `measure(preparation, factory)`: one query per due metric (blocking: run it in a thread);
-3. `decide(preparation, body, children, revision=..., measurements=...)`: the Delivery,
+1. `measure_due(body, providers, now)`: `prepare` (the rollout status from
+   `status.rollout`, the metrics due) and one query per due metric, in a worker thread;
+2. `decide(prepare(...), body, children, revision=..., measurements=...)`: the Delivery,
    a frozen value holding the state machine's Decision and what it means for the
    children (which Deployments to write, keep or delete; which Services);
-4. `route(router, delivery)`: move the split outside the children (an HTTPRoute).
+3. `route(router, delivery)`: move the split outside the children (an HTTPRoute).
 
 A Deployment no action mentions is *kept*: neither written nor deleted. That is how
 stable stays untouched during a rollout (its generation does not move) and how an
@@ -16,6 +16,7 @@ aborted candidate keeps its pods for the abort delay.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,7 +41,7 @@ from forecastops.rollout.actions import (
 from forecastops.rollout.decide import decide as decide_rollout
 from forecastops.rollout.observe import observe
 from forecastops.rollout.runs import due_metrics, template_variables
-from forecastops.rollout.spec import RolloutSpec, Strategy
+from forecastops.rollout.spec import RolloutSpec, RolloutSpecError, Strategy, parse_rollout
 from forecastops.rollout.state import (
     ROLLOUT_PHASES,
     Phase,
@@ -74,6 +75,20 @@ def prepare(body: Mapping[str, Any], spec: RolloutSpec | None, *, now: datetime)
     due = tuple(spec.analysis.metric(name) for name in due_metrics(status, now))
     variables = template_variables(ref.name, ref.namespace, status, spec.analysis)
     return Preparation(ref, spec, status, now, due, variables)
+
+
+async def measure_due(
+    body: Mapping[str, Any], providers: ProviderFactory, *, now: datetime
+) -> dict[str, Measurement]:
+    """The measurements due in this pass, taken in a worker thread (the queries block)."""
+    try:
+        spec = parse_rollout((body.get("spec") or {}).get("rollout"))
+    except (RolloutSpecError, TypeError, ValueError):
+        return {}  # the pass reports the invalid spec
+    preparation = prepare(body, spec, now=now)
+    if not preparation.due:
+        return {}
+    return await asyncio.to_thread(measure, preparation, providers)
 
 
 def measure(preparation: Preparation, factory: ProviderFactory) -> dict[str, Measurement]:

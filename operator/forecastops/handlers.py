@@ -19,6 +19,7 @@ from typing import Any
 
 import kopf
 
+from forecastops.analysis.factory import ProviderFactory
 from forecastops.backup_status import job_snapshot
 from forecastops.config import OperatorSettings
 from forecastops.controller import Controller, controller_owner, snapshot
@@ -105,6 +106,9 @@ async def start_operator(memo: kopf.Memo, **indices: Any) -> None:
         indices[FORECASTMODEL_INDEX],
         tuple(indices[child_index(kind)] for kind in CHILD_KINDS),
         memo.metrics,
+        ProviderFactory(
+            prometheus_url=settings.prometheus_url, timeout=settings.analysis_timeout_seconds
+        ),
     )
     memo.controller.backup_jobs = indices[BACKUP_JOB_INDEX]
     memo.resync = asyncio.create_task(memo.controller.resync_forever(), name="resync")
@@ -115,6 +119,7 @@ async def stop_operator(memo: kopf.Memo, **_: Any) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await memo.resync
     await memo.controller.kube.close()
+    memo.controller.providers.close()
 
 
 def index_forecastmodel(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict:

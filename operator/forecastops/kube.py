@@ -1,7 +1,8 @@
 """The one module that talks to the Kubernetes API (kopf's own bookkeeping aside).
 
-Writes are server-side applies under one field manager, status patches and Events.
-Reads are capability checks (which optional CRDs are served); everything else the
+Writes are server-side applies under one field manager, status patches and Events, and
+the update of a user's HTTPRoute (a canary with exact weights). Reads are capability
+checks (which optional CRDs are served) and that HTTPRoute; everything else the
 operator knows comes from the watch streams kopf keeps.
 """
 
@@ -105,12 +106,30 @@ class Kube:
             if not exc.not_found:
                 raise
 
-    async def patch_status(self, ref: ObjectRef, status: dict[str, Any]) -> None:
-        """JSON merge patch of the status subresource; None values remove fields."""
+    async def patch_status(self, ref: ObjectRef, status: dict[str, Any]) -> dict[str, Any]:
+        """JSON merge patch of the status subresource; None values remove fields. Returns
+        the ForecastModel as written."""
         path = f"/apis/{API_VERSION}/namespaces/{ref.namespace}/{PLURAL}/{ref.name}/status"
         body = {"metadata": {"uid": ref.uid}, "status": status}  # the uid guards a re-created FM
         query = [("fieldManager", FIELD_MANAGER)]
-        await self._request("PATCH", path, body=body, query=query, content_type=_MERGE)
+        return await self._request("PATCH", path, body=body, query=query, content_type=_MERGE)
+
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        """One object outside the watched children (a user's HTTPRoute); None if absent."""
+        try:
+            return await self._request("GET", kind.object_path(namespace, name))
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    async def replace(self, kind: Kind, manifest: dict[str, Any]) -> dict[str, Any]:
+        """PUT `manifest` as read and changed: its resourceVersion makes a concurrent
+        change fail with 409 (transient), to be read and changed again."""
+        meta = manifest["metadata"]
+        path = kind.object_path(meta["namespace"], meta["name"])
+        query = [("fieldManager", FIELD_MANAGER)]
+        return await self._request("PUT", path, body=manifest, query=query)
 
     async def post_event(self, ref: ObjectRef, event: Event) -> None:
         """Best effort: a failure to report is logged, never raised."""

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from forecastops.rollout.actions import Decision
+from forecastops.rollout.state import RolloutStatus
+
 Key = tuple[str, str]
 """(namespace, name) of a ForecastModel."""
 
@@ -22,6 +25,9 @@ class Metrics(Protocol):
 
     def observe_status(self, key: Key, status: Mapping[str, Any]) -> None:
         """A ForecastModel's status after a pass."""
+
+    def observe_rollout(self, key: Key, before: RolloutStatus, decision: Decision) -> None:
+        """A rollout's decision in a pass: its new measurements, an abort."""
 
     def forget(self, key: Key) -> None:
         """The ForecastModel is gone."""
@@ -37,6 +43,9 @@ class NoMetrics:
         pass
 
     def observe_status(self, key: Key, status: Mapping[str, Any]) -> None:
+        pass
+
+    def observe_rollout(self, key: Key, before: RolloutStatus, decision: Decision) -> None:
         pass
 
     def forget(self, key: Key) -> None:

@@ -11,6 +11,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from forecastops.backup_metrics import BackupGauges
 from forecastops.metrics import Key
+from forecastops.rollout.actions import Decision
+from forecastops.rollout.metrics import RolloutCounters
+from forecastops.rollout.state import RolloutStatus
 from forecastops.status import Phase
 
 
@@ -48,6 +51,7 @@ class PrometheusMetrics:
             ["kind", "verb"],
             registry=self.registry,
         )
+        self.rollouts = RolloutCounters(self.registry)
         self.backups = BackupGauges(self.registry)
 
     def serve(self, port: int) -> None:
@@ -67,6 +71,9 @@ class PrometheusMetrics:
             self.phase.labels(*key, phase.value).set(1 if phase.value == current else 0)
         self.canary_weight.labels(*key).set(status.get("canaryWeight") or 0)
         self.backups.observe(key, status.get("backup"))
+
+    def observe_rollout(self, key: Key, before: RolloutStatus, decision: Decision) -> None:
+        self.rollouts.observe(*key, before, decision)
 
     def forget(self, key: Key) -> None:
         with contextlib.suppress(KeyError):  # never observed

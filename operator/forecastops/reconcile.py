@@ -1,9 +1,11 @@
-"""One reconcile pass of a ForecastModel: decide (pure), then act (the API writes).
+"""One reconcile pass of a ForecastModel: measure, decide (pure), then act (the API writes).
 
-`decide` turns what was observed into a Plan: which children to write or delete, the
-status to have, the Events to report. It validates the spec in full first, so an
-invalid spec never leads to a write other than its status. `reconcile` carries out a
-plan and reports a refused write in the status.
+`decide` turns what was observed into a Plan: which children to write, keep or delete,
+the status to have, the Events to report, the traffic split and when to look again. It
+validates the spec in full first, so an invalid spec never leads to a write other than
+its status. A rollout's analysis is measured before deciding (`delivery.measure_due`),
+so that deciding stays pure. `reconcile` carries out a plan and reports a refused write
+in the status.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from forecastops.analysis.factory import ProviderFactory
+from forecastops.analysis.measurement import Measurement
 from forecastops.backup_status import report_backup
 from forecastops.children import DesiredChildren, build_children
 from forecastops.config import OperatorSettings
+from forecastops.delivery import Delivery, measure_due, prepare, route
+from forecastops.delivery import decide as decide_delivery
 from forecastops.drift import needs_apply
 from forecastops.events import Event, normal
 from forecastops.kinds import BY_KIND_NAME, CRONJOB, DEPLOYMENT, Capabilities, ChildKey, Kind
@@ -33,6 +39,8 @@ from forecastops.status import (
     status_patch,
     transition_events,
 )
+from forecastops.traffic.factory import router_for
+from forecastops.traffic.router import RouteError
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +78,17 @@ class Plan:
     writes: tuple[Write, ...] = ()
     status_patch: Mapping[str, Any] = field(default_factory=dict)
     events: tuple[Event, ...] = ()
+    delivery: Delivery | None = None
+    """The rollout's decision: the traffic split to set, when to look again."""
+    phase: str | None = None
+    """status.phase after this pass."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plan: Plan
+    written: Mapping[str, Any] | None = None
+    """The ForecastModel as the API returned it after this pass patched its status."""
 
 
 def decide(
@@ -78,8 +97,10 @@ def decide(
     *,
     now: datetime,
     failure: Failure | None = None,
+    measurements: Mapping[str, Measurement] | None = None,
 ) -> Plan:
-    """The plan for one pass. `failure` is a write refused in this pass, to be reported."""
+    """The plan for one pass. `failure` is a write refused in this pass, to be reported;
+    `measurements` are the rollout analysis taken for this pass (see delivery.measure_due)."""
     body = observed.body
     ref = ObjectRef.from_body(body)
     if body["metadata"].get("deletionTimestamp"):
@@ -89,8 +110,16 @@ def decide(
     except InvalidSpec as invalid:
         return _status_plan(observed, ref, now=now, failure=Failure("InvalidSpec", str(invalid)))
     revision = compute_revision(fm.spec.pod)
+    preparation = prepare(body, fm.spec.rollout, now=now)
+    rollout = decide_delivery(
+        preparation, body, observed.children, revision=revision, measurements=measurements or {}
+    )
     desired = build_children(
-        fm, revision=revision, capabilities=observed.capabilities, pod_uid=settings.pod_uid
+        fm,
+        revision=revision,
+        capabilities=observed.capabilities,
+        pod_uid=settings.pod_uid,
+        delivery=rollout,
     )
     plan = _status_plan(
         observed,
@@ -100,12 +129,13 @@ def decide(
         revision=revision,
         optional=desired.optional,
         checksum=fm.spec.pod.model.sha256,
+        delivery=rollout,
     )
     if failure is not None:
         return plan
     writes = _writes(desired, observed.children)
     child_events = tuple(normal(w.verb, f"{w.verb} {w.key.kind} {w.key.name}") for w in writes)
-    return Plan(ref, writes, plan.status_patch, child_events + plan.events)
+    return Plan(ref, writes, plan.status_patch, child_events + plan.events, rollout, plan.phase)
 
 
 def _status_plan(
@@ -117,13 +147,22 @@ def _status_plan(
     revision: str | None = None,
     optional: Mapping[Kind, bool] | None = None,
     checksum: str | None = None,
+    delivery: Delivery | None = None,
 ) -> Plan:
     """A plan that writes only the status (and its Events)."""
     previous = observed.body.get("status") or {}
     stable = ChildKey(DEPLOYMENT.kind, deployment_name(ref.name, Role.STABLE))
-    rollout = observe_rollout(observed.children.get(stable), revision)
+    if delivery is not None and delivery.spec is not None:
+        revision_of_stable = delivery.stable_target  # during a rollout, stable keeps its own
+    else:
+        revision_of_stable = revision
+    rollout = observe_rollout(observed.children.get(stable), revision_of_stable)
     conditions = build_conditions(
-        rollout, failure=failure, checksum=checksum, optional_children=optional or {}
+        rollout,
+        failure=failure,
+        checksum=checksum,
+        optional_children=optional or {},
+        delivery=delivery,
     )
     backup = report_backup(
         observed.children.get(ChildKey(CRONJOB.kind, backup_cronjob_name(ref.name))),
@@ -132,11 +171,20 @@ def _status_plan(
     )
     conditions = [*conditions, *backup.conditions]
     status = build_status(
-        ref, revision=revision, rollout=rollout, conditions=conditions, previous=previous, now=now
+        ref,
+        revision=revision,
+        rollout=rollout,
+        conditions=conditions,
+        previous=previous,
+        now=now,
+        delivery=delivery,
     )
-    events = transition_events(previous.get("conditions", []), conditions)
+    told = tuple(delivery.events) if delivery else ()
+    events = told + tuple(
+        e for e in transition_events(previous.get("conditions", []), conditions) if e not in told
+    )
     status["backup"] = backup.status
-    return Plan(ref, (), status_patch(previous, status), tuple(events))
+    return Plan(ref, (), status_patch(previous, status), events, phase=status["phase"])
 
 
 def _writes(
@@ -150,33 +198,49 @@ def _writes(
     writes += [
         Write(Verb.DELETED, key)
         for key, child in sorted(observed.items())
-        if key not in desired.manifests and not child["metadata"].get("deletionTimestamp")
+        if key not in desired.manifests
+        and key not in desired.kept
+        and not child["metadata"].get("deletionTimestamp")
     ]
     return tuple(writes)
 
 
 async def reconcile(
-    kube: Kube, observed: Observed, settings: OperatorSettings, *, now: datetime
-) -> Plan:
-    """Decide and act; the plan carried out. Raises ApiError: transient ones to retry,
-    others after reporting them in the status."""
-    plan = decide(observed, settings, now=now)
+    kube: Kube,
+    observed: Observed,
+    settings: OperatorSettings,
+    *,
+    now: datetime,
+    providers: ProviderFactory,
+) -> Outcome:
+    """Measure, decide and act; the plan carried out. Raises ApiError: transient ones to
+    retry, others after reporting them in the status."""
+    measurements = await measure_due(observed.body, providers, now=now)
+    plan = decide(observed, settings, now=now, measurements=measurements)
     try:
-        await act(kube, plan)
+        return Outcome(plan, await act(kube, plan))
     except ApiError as error:
         if error.namespace_terminating:
-            return Plan(plan.ref)
+            return Outcome(Plan(plan.ref))
         if error.transient:
             raise
         reason = "Forbidden" if error.status == 403 else "ApplyFailed"
-        failed = decide(observed, settings, now=now, failure=Failure(reason, str(error)))
-        await act(kube, failed)
+        failure = Failure(reason, str(error))
+        await act(
+            kube, decide(observed, settings, now=now, failure=failure, measurements=measurements)
+        )
         raise
-    return plan
+    except RouteError as error:
+        failure = Failure("TrafficRoutingFailed", str(error))
+        failed = decide(observed, settings, now=now, failure=failure, measurements=measurements)
+        return Outcome(failed, await act(kube, failed))
 
 
-async def act(kube: Kube, plan: Plan) -> None:
+async def act(kube: Kube, plan: Plan) -> Mapping[str, Any] | None:
+    """Children first, then the traffic split outside them, then status and Events.
+    Returns the ForecastModel as written when its status was patched."""
     ref = plan.ref
+    written = None
     for write in plan.writes:
         if write.manifest is None:
             await kube.delete(BY_KIND_NAME[write.key.kind], ref.namespace, write.key.name)
@@ -190,8 +254,10 @@ async def act(kube: Kube, plan: Plan) -> None:
             ref.namespace,
             ref.name,
         )
+    if plan.delivery is not None:
+        await route(router_for(plan.delivery.spec, kube), plan.delivery)
     if plan.status_patch:
-        await kube.patch_status(ref, dict(plan.status_patch))
+        written = await kube.patch_status(ref, dict(plan.status_patch))
         log.info(
             "Updated status namespace=%s name=%s fields=%s",
             ref.namespace,
@@ -200,3 +266,4 @@ async def act(kube: Kube, plan: Plan) -> None:
         )
     for event in plan.events:
         await kube.post_event(ref, event)
+    return written

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from forecastops.cron import schedule_problem
 from forecastops.names import MAX_NAME_LENGTH
 from forecastops.quantity import parse_quantity
+from forecastops.rollout.spec import RolloutSpec, RolloutSpecError, parse_rollout
 
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -179,6 +180,8 @@ class ForecastModelSpec:
     backup: Backup | None = None
     service_monitor: ServiceMonitorSpec = ServiceMonitorSpec()
     network_policy: NetworkPolicySpec = NetworkPolicySpec()
+    rollout: RolloutSpec | None = None
+    """How a new revision replaces the stable one; None: a plain rolling update."""
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,7 @@ def _parse_spec(spec: _Fields, defaults: ServerDefaults) -> ForecastModelSpec | 
     monitoring = spec.child("monitoring")
     service_monitor = _parse_service_monitor(monitoring and monitoring.child("serviceMonitor"))
     network_policy = _parse_network_policy(spec.child("networkPolicy"))
+    rollout = _parse_rollout(spec.child("rollout"))
     if backup and server and server.prediction_log is None:
         spec.problem(
             "backup",
@@ -347,7 +351,22 @@ def _parse_spec(spec: _Fields, defaults: ServerDefaults) -> ForecastModelSpec | 
         backup=backup,
         service_monitor=service_monitor,
         network_policy=network_policy,
+        rollout=rollout,
     )
+
+
+def _parse_rollout(rollout: _Fields | None) -> RolloutSpec | None:
+    """The rollout's own parser checks what CEL cannot (conditions, query templates)."""
+    if rollout is None:
+        return None
+    try:
+        return parse_rollout(rollout.raw)
+    except (RolloutSpecError, TypeError, ValueError) as invalid:
+        message = str(invalid)  # the rollout's messages mostly name their field already
+        rollout.problems.append(
+            message if message.startswith("spec.") else f"spec.rollout: {message}"
+        )
+        return None
 
 
 def _parse_model(model: _Fields | None) -> ModelSource | None:

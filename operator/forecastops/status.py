@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from forecastops.delivery import Delivery
 from forecastops.events import Event, normal, warning
 from forecastops.kinds import SERVICE_MONITOR, VPA, Kind
 from forecastops.names import (
@@ -23,6 +24,7 @@ from forecastops.names import (
     label_selector,
     selector_labels,
 )
+from forecastops.rollout.state import ABORTED_PHASES, ROLLOUT_PHASES
 from forecastops.spec import ObjectRef
 
 READY = "Ready"
@@ -47,15 +49,22 @@ OWN_FIELDS = (
     "selector",
     "conditions",
     "backup",
+    "canaryRevision",
+    "canaryWeight",
+    "currentStepIndex",
+    "lastAnalysis",
+    "rollout",
 )
-"""The status fields this module owns; the rollout fields (canaryRevision, canaryWeight,
-currentStepIndex, lastAnalysis) belong to the rollout state machine and are left alone."""
+"""The status fields written on every pass; the rollout fields (canaryRevision,
+canaryWeight, currentStepIndex, lastAnalysis, rollout) come from the rollout state
+machine (`delivery.Delivery.status_fields`), and are cleared without a rollout strategy."""
 
 
 class Phase(StrEnum):
     PENDING = "Pending"
     PROGRESSING = "Progressing"
     PAUSED = "Paused"
+    PROMOTING = "Promoting"
     HEALTHY = "Healthy"
     DEGRADED = "Degraded"
     ROLLED_BACK = "RolledBack"
@@ -157,22 +166,40 @@ def build_conditions(
     failure: Failure | None,
     checksum: str | None,
     optional_children: Mapping[Kind, bool],
+    delivery: Delivery | None = None,
 ) -> list[Condition]:
     """The operator's conditions for one pass.
 
     `optional_children` maps each optional kind the spec asks for to whether the cluster
-    serves it (its CRD is installed).
+    serves it (its CRD is installed). While a rollout runs or after it was aborted, its
+    state machine says what Progressing and Degraded are (Ready stays about stable).
     """
     ready = failure is None and rollout.state is RolloutState.COMPLETE
+    overrides = _rollout_conditions(delivery) if failure is None and delivery else {}
     conditions = [
         _ready(rollout, failure),
-        _progressing(rollout, failure),
-        _degraded(rollout, failure),
+        overrides.get(PROGRESSING) or _progressing(rollout, failure),
+        overrides.get(DEGRADED) or _degraded(rollout, failure),
         _model_verified(ready, checksum),
     ]
     for kind, served in optional_children.items():
         conditions.append(_optional_child(kind, served))
     return conditions
+
+
+def _rollout_conditions(delivery: Delivery) -> dict[str, Condition]:
+    status = delivery.status
+    if delivery.spec is None:
+        return {}
+    if status.phase in ROLLOUT_PHASES:
+        reason = status.reason or "RolloutInProgress"
+        return {PROGRESSING: Condition(PROGRESSING, "True", reason, status.message)}
+    if status.phase in ABORTED_PHASES:
+        return {
+            PROGRESSING: Condition(PROGRESSING, "False", status.reason, status.message),
+            DEGRADED: Condition(DEGRADED, "True", status.reason, status.message),
+        }
+    return {}
 
 
 def _ready(rollout: Rollout, failure: Failure | None) -> Condition:
@@ -242,13 +269,16 @@ def build_status(
     conditions: Sequence[Condition],
     previous: Mapping[str, Any],
     now: datetime,
+    delivery: Delivery | None = None,
 ) -> dict[str, Any]:
     """The owned status fields; `revision` is None when the spec is invalid."""
+    managed = delivery if delivery is not None and delivery.spec is not None else None
     return {
+        **(managed.status_fields() if managed else {}),
         "observedGeneration": ref.generation,
-        "phase": str(phase_of(conditions, rollout)),
+        "phase": str(phase_of(conditions, rollout, delivery)),
         "currentRevision": revision,
-        "stableRevision": rollout.revision,
+        "stableRevision": managed.status.stable_revision if managed else rollout.revision,
         "version": rollout.version,
         "endpoint": endpoint(ref.name, ref.namespace),
         "replicas": rollout.replicas,
@@ -260,8 +290,17 @@ def build_status(
     }
 
 
-def phase_of(conditions: Sequence[Condition], rollout: Rollout) -> Phase:
+def phase_of(
+    conditions: Sequence[Condition], rollout: Rollout, delivery: Delivery | None = None
+) -> Phase:
+    """The one place status.phase is decided: a failure of the pass or of stable's own
+    rollout is Degraded; otherwise a rollout strategy's state machine says; otherwise
+    stable's Deployment does."""
     by_type = {c.type: c for c in conditions}
+    if delivery is not None and delivery.spec is not None:
+        phase = Phase(delivery.status.phase)
+        aborted = delivery.status.phase in ABORTED_PHASES
+        return phase if aborted or by_type[DEGRADED].status != "True" else Phase.DEGRADED
     if by_type[DEGRADED].status == "True":
         return Phase.DEGRADED
     if by_type[READY].status == "True":
@@ -303,7 +342,27 @@ def merge_conditions(
 
 def status_patch(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
     """A JSON merge patch turning the owned fields of `previous` into `desired` ({} if equal)."""
-    return {key: desired.get(key) for key in OWN_FIELDS if desired.get(key) != previous.get(key)}
+    return {
+        key: merge_patch(previous.get(key), desired.get(key))
+        for key in OWN_FIELDS
+        if desired.get(key) != previous.get(key)
+    }
+
+
+def merge_patch(previous: Any, desired: Any) -> Any:
+    """The RFC 7386 patch from `previous` to `desired`: objects are merged, so a key that
+    is gone must be sent as null; anything else is replaced whole.
+
+    >>> merge_patch({"a": 1, "b": {"c": 2, "d": 3}}, {"b": {"c": 2}})
+    {'a': None, 'b': {'d': None}}
+    """
+    if not isinstance(previous, Mapping) or not isinstance(desired, Mapping):
+        return desired
+    patch = {key: None for key in previous if key not in desired}
+    for key, value in desired.items():
+        if previous.get(key) != value:
+            patch[key] = merge_patch(previous.get(key), value)
+    return patch
 
 
 def transition_events(

@@ -191,14 +191,12 @@ def _pending(p: Pass, status: RolloutStatus) -> Moved:
     """The first revision (or a fix of it) is written directly until it is complete."""
     revision = p.observed.desired_revision
     status = replace(status, stable_revision=revision)
-    actions: list[Action] = [ApplyStable(revision), SetRoutes(0)]
     if p.observed.stable and p.observed.stable.complete_at(revision):
-        message = f"revision {revision} is available"
+        message = f"revision {revision} is available"  # the Ready condition reports it too
         status = replace(
             status, phase=Phase.HEALTHY, reason=str(Reason.STABLE_AVAILABLE), message=message
         )
-        actions.append(event(Reason.STABLE_AVAILABLE, message))
-    return status, actions
+    return status, [ApplyStable(revision), SetRoutes(0)]
 
 
 def _healthy(p: Pass, status: RolloutStatus) -> Moved:

@@ -1,29 +1,25 @@
-"""The operator's own metrics about rollouts, for dashboards and alert rules.
+"""The operator's counters about rollouts: analysis verdicts and aborts.
 
-| name                                   | type    | labels                          |
-|----------------------------------------|---------|---------------------------------|
+| name                                   | type    | labels                           |
+|----------------------------------------|---------|----------------------------------|
 | ``forecastops_analysis_runs_total``    | counter | namespace, name, metric, verdict |
-| ``forecastops_rollout_phase``          | gauge   | namespace, name, phase (1 = current) |
-| ``forecastops_canary_weight``          | gauge   | namespace, name (percent, achieved) |
-| ``forecastops_rollout_aborted_total``  | counter | namespace, name                 |
+| ``forecastops_rollout_aborted_total``  | counter | namespace, name                  |
 
 ``forecastops_analysis_runs_total`` counts measurements by verdict (Successful, Failed,
 Inconclusive): a rising Inconclusive rate means a metric has no data to judge. The
-names and labels are those of deploy/monitoring/metrics.yaml, which the alert rules and
-the dashboard use.
+phase and canary weight gauges come from the status (`prometheus_metrics`). Names and
+labels are those of deploy/monitoring/metrics.yaml, which the alerts and dashboard use.
 """
 
 from __future__ import annotations
 
-import contextlib
-
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter
 
 from forecastops.rollout.actions import Decision
-from forecastops.rollout.state import ABORTED_PHASES, Phase, RolloutStatus
+from forecastops.rollout.state import ABORTED_PHASES, HistoryEntry, RolloutStatus
 
 
-class RolloutMetrics:
+class RolloutCounters:
     """Registered on the registry it is given (never the global default one)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -31,18 +27,6 @@ class RolloutMetrics:
             "forecastops_analysis_runs_total",
             "Analysis measurements, by metric and verdict.",
             ["namespace", "name", "metric", "verdict"],
-            registry=registry,
-        )
-        self.phase = Gauge(
-            "forecastops_rollout_phase",
-            "1 for the ForecastModel's current rollout phase, 0 for the others.",
-            ["namespace", "name", "phase"],
-            registry=registry,
-        )
-        self.canary_weight = Gauge(
-            "forecastops_canary_weight",
-            "The share of requests the candidate gets, in percent.",
-            ["namespace", "name"],
             registry=registry,
         )
         self.aborted = Counter(
@@ -53,36 +37,25 @@ class RolloutMetrics:
         )
 
     def observe(self, namespace: str, name: str, before: RolloutStatus, decision: Decision) -> None:
-        """Export what one decision changed: new measurements, phase, weight, aborts."""
-        after = decision.status
-        for entry in after.history[_new_from(before, after) :]:
+        """Count what one decision added: its measurements, and an abort."""
+        for entry in new_measurements(before, decision.status):
             verdict = str(entry.measurement.verdict)
             self.analysis_runs.labels(namespace, name, entry.measurement.metric, verdict).inc()
-        for phase in Phase:
-            self.phase.labels(namespace, name, str(phase)).set(1 if phase is after.phase else 0)
-        self.canary_weight.labels(namespace, name).set(after.canary_weight)
         aborted = self.aborted.labels(namespace, name)  # exists at 0 before the first abort
-        if after.phase in ABORTED_PHASES and before.phase not in ABORTED_PHASES:
+        if aborted_now(before, decision.status):
             aborted.inc()
 
-    def forget(self, namespace: str, name: str) -> None:
-        """Drop a deleted ForecastModel's gauges (counters stay: they only ever rise)."""
-        for phase in Phase:
-            _remove(self.phase, namespace, name, str(phase))
-        _remove(self.canary_weight, namespace, name)
 
-
-def _new_from(before: RolloutStatus, after: RolloutStatus) -> int:
-    """Index in after.history of the first entry this decision added."""
+def new_measurements(before: RolloutStatus, after: RolloutStatus) -> tuple[HistoryEntry, ...]:
+    """The history entries `after` holds that `before` did not (the history is bounded)."""
     if not before.history:
-        return 0
+        return after.history
     newest_before = before.history[-1]
     for i in range(len(after.history) - 1, -1, -1):
         if after.history[i] == newest_before:
-            return i + 1
-    return 0
+            return after.history[i + 1 :]
+    return after.history
 
 
-def _remove(gauge: Gauge, *labels: str) -> None:
-    with contextlib.suppress(KeyError):
-        gauge.remove(*labels)
+def aborted_now(before: RolloutStatus, after: RolloutStatus) -> bool:
+    return after.phase in ABORTED_PHASES and before.phase not in ABORTED_PHASES

@@ -47,7 +47,7 @@ def deployment_state(deployment: Mapping[str, Any]) -> DeploymentState | None:
     >>> deployment_state({
     ...     "metadata": {"generation": 2},
     ...     "spec": {"replicas": 3, "template": {"metadata": {"labels": {LABEL_REVISION: "a41e02"}}}},
-    ...     "status": {"observedGeneration": 2, "readyReplicas": 2, "updatedReplicas": 3},
+    ...     "status": {"observedGeneration": 2, "availableReplicas": 2, "updatedReplicas": 3},
     ... })
     DeploymentState(revision='a41e02', replicas=3, ready=2, updated=3, total=0, current=True)
     """
@@ -59,7 +59,7 @@ def deployment_state(deployment: Mapping[str, Any]) -> DeploymentState | None:
     return DeploymentState(
         revision=labels.get(LABEL_REVISION),
         replicas=int(spec.get("replicas", 1)),
-        ready=int(status.get("readyReplicas", 0)),
+        ready=int(status.get("availableReplicas", 0)),
         updated=int(status.get("updatedReplicas", 0)),
         total=int(status.get("replicas", 0)),
         current=int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 0)),

@@ -62,6 +62,7 @@ class DeploymentState:
     replicas: int
     """spec.replicas (for stable: what the HorizontalPodAutoscaler chose)."""
     ready: int = 0
+    """Pods ready (status.availableReplicas)."""
     updated: int = 0
     """Pods of the current template (status.updatedReplicas)."""
     total: int = 0

@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from forecastops.children import build_children
 from forecastops.config import OperatorSettings
+from forecastops.delivery import decide as decide_delivery
+from forecastops.delivery import prepare
 from forecastops.drift import contains
 from forecastops.kinds import OPTIONAL_KINDS, Capabilities
 from forecastops.revision import compute_revision
@@ -30,13 +33,18 @@ INVALID = sorted((EXAMPLES / "invalid").glob("*.yaml"))
 
 
 def desired_children(fm: dict) -> dict[tuple[str, str], dict]:
-    """What the builders make of the ForecastModel as stored by the API server."""
+    """What the builders make of the ForecastModel as stored by the API server (once its
+    revision serves: the rollout, if any, is Healthy)."""
     parsed = parse_forecastmodel(fm, OperatorSettings().server_defaults())
+    revision = compute_revision(parsed.spec.pod)
+    preparation = prepare(fm, parsed.spec.rollout, now=datetime.now(UTC))
+    healthy = decide_delivery(preparation, fm, {}, revision=revision, measurements={})
     desired = build_children(
         parsed,
-        revision=compute_revision(parsed.spec.pod),
+        revision=revision,
         capabilities=Capabilities(frozenset(OPTIONAL_KINDS)),
         pod_uid=OperatorSettings().pod_uid,
+        delivery=healthy,
     )
     return {(k.kind, k.name): m for k, m in desired.manifests.items()}
 

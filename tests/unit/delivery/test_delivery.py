@@ -55,7 +55,7 @@ def deployment(name: str, revision: str, replicas: int) -> dict[str, Any]:
         },
         "status": {
             "observedGeneration": 1,
-            "readyReplicas": replicas,
+            "availableReplicas": replicas,
             "updatedReplicas": replicas,
             "replicas": replicas,
         },

@@ -108,12 +108,14 @@ def test_model_server_exports_the_listed_metrics(contract: Any) -> None:
 
 
 def test_operator_exports_the_listed_rollout_metrics(contract: Any) -> None:
-    """The operator's rollout metrics (forecastops/rollout/metrics.py) match metrics.yaml."""
-    rollout_metrics = pytest.importorskip("forecastops.rollout.metrics")
-    from prometheus_client import CollectorRegistry
+    """The operator's metrics (forecastops/prometheus_metrics.py, with the rollout counters
+    of forecastops/rollout/metrics.py) match metrics.yaml."""
+    prometheus_metrics = pytest.importorskip("forecastops.prometheus_metrics")
 
+    metrics = prometheus_metrics.PrometheusMetrics()
+    collectors = [*vars(metrics).values(), *vars(metrics.rollouts).values()]
     exported: dict[str, frozenset[str]] = {}
-    for collector in vars(rollout_metrics.RolloutMetrics(CollectorRegistry())).values():
+    for collector in (c for c in collectors if hasattr(c, "_labelnames")):
         # prometheus-client keeps a counter's name without _total, and label names only
         # on the collector.
         suffix = "_total" if collector._type == "counter" else ""

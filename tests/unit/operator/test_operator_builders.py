@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,6 +11,8 @@ from forecastops.builders.cronjob import build_backup_cronjob
 from forecastops.builders.deployment import build_deployment
 from forecastops.builders.service import build_service
 from forecastops.children import build_children
+from forecastops.delivery import decide as decide_delivery
+from forecastops.delivery import prepare
 from forecastops.kinds import OPTIONAL_KINDS, Capabilities
 from forecastops.names import LABEL_REVISION, LABEL_ROLE, Role
 from forecastops.revision import compute_revision
@@ -19,8 +22,14 @@ SECRET_ENV = {"PREDICTION_API_KEY", "PREDICTION_REDIS_URL", "PREDICTION_POSTGRES
 
 
 def children_of(fm, capabilities=EVERYTHING) -> dict[str, dict[str, Any]]:
+    """The children of `fm`'s first revision (deployed directly, before any rollout)."""
     revision = compute_revision(fm.spec.pod)
-    desired = build_children(fm, revision=revision, capabilities=capabilities, pod_uid=10001)
+    body = {"metadata": {"name": fm.ref.name, "namespace": fm.ref.namespace, "uid": fm.ref.uid}}
+    preparation = prepare(body, fm.spec.rollout, now=datetime(2025, 1, 1, tzinfo=UTC))
+    first = decide_delivery(preparation, body, {}, revision=revision, measurements={})
+    desired = build_children(
+        fm, revision=revision, capabilities=capabilities, pod_uid=10001, delivery=first
+    )
     return {key.kind: manifest for key, manifest in desired.manifests.items()}
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fmsamples import UID, example
+from forecastops.analysis.factory import ProviderFactory
 from forecastops.controller import Controller, controller_owner, snapshot
 from forecastops.kinds import Capabilities, ChildKey
 from forecastops.kube import ApiError
@@ -48,7 +49,14 @@ class FakeKube:
 
 def controller(kube, settings, children=()) -> Controller:
     fms = {KEY: [example("minimal")]}
-    return Controller(settings, kube, fms, ({KEY: list(children)},), PrometheusMetrics())
+    return Controller(
+        settings,
+        kube,
+        fms,
+        ({KEY: list(children)},),
+        PrometheusMetrics(),
+        ProviderFactory(prometheus_url=None),
+    )
 
 
 def owned(kind, name, uid=UID):

@@ -37,13 +37,21 @@ def served(plan: Plan, observed: Observed, *, ready: bool = True) -> Observed:
             }
         children[write.key] = child
     body = copy.deepcopy(dict(observed.body))
-    status = body.setdefault("status", {})
-    for key, value in plan.status_patch.items():
-        if value is None:
-            status.pop(key, None)
-        else:
-            status[key] = value
+    body["status"] = merged(body.get("status") or {}, plan.status_patch)
     return Observed(body, children, observed.capabilities)
+
+
+def merged(target: Any, patch: Any) -> Any:
+    """RFC 7386, as the API server applies a merge patch: objects merge, null removes."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merged(result.get(key), value)
+    return result
 
 
 def first_pass(body: dict[str, Any], settings, capabilities=EVERYTHING) -> tuple[Plan, Observed]:
@@ -76,7 +84,8 @@ def test_once_served_and_ready_a_pass_writes_nothing_at_all(settings):
     assert second.status_patch["phase"] == "Healthy"
     assert [e.reason for e in second.events] == ["Available"]
     third = decide(served(second, observed), settings, now=NOW)
-    assert third == Plan(third.ref)
+    assert (third.writes, third.status_patch, third.events) == ((), {}, ())
+    assert third.delivery is not None and third.delivery.requeue_after is None, "no timer"
 
 
 def test_ready_waits_for_available_pods(settings):

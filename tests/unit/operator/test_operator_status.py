@@ -246,10 +246,19 @@ def test_conditions_of_other_parts_are_kept_and_dropped_own_ones_go():
 
 
 def test_status_patch_holds_only_changed_owned_fields_and_removes_with_null():
-    previous = {"phase": "Healthy", "currentRevision": "r1", "canaryWeight": 10, "version": "v1"}
+    previous = {"phase": "Healthy", "currentRevision": "r1", "other": {"x": 1}, "version": "v1"}
     desired = {"phase": "Healthy", "currentRevision": "r2", "version": None}
     assert status_patch(previous, desired) == {"currentRevision": "r2", "version": None}
-    assert status_patch(previous, {**previous, "canaryWeight": 99}) == {}
+    assert status_patch(previous, {**previous, "other": {"x": 2}}) == {}, "not ours"
+
+
+def test_status_patch_removes_nested_fields_that_are_gone():
+    """A merge patch merges objects: a key of status.rollout that is gone is sent as null."""
+    previous = {"rollout": {"phase": "RolledBack", "abortedRevision": "b", "runs": [1]}}
+    desired = {"rollout": {"phase": "Progressing", "runs": [2]}}
+    assert status_patch(previous, desired) == {
+        "rollout": {"phase": "Progressing", "abortedRevision": None, "runs": [2]}
+    }
 
 
 def test_events_for_becoming_ready_and_for_each_new_failure_only():

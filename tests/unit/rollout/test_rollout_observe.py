@@ -30,7 +30,7 @@ def deployment(
         },
         "status": {
             "observedGeneration": seen,
-            "readyReplicas": ready,
+            "availableReplicas": ready,
             "updatedReplicas": updated,
             "replicas": total,
         },
