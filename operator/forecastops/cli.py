@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from forecastops.cli_rollout import add_commands as add_rollout_commands
+from forecastops.cli_rollout import print_rollout
 from forecastops.names import GROUP, PLURAL, VERSION
 
 
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_options(status)
     status.add_argument("-o", "--output", choices=["text", "yaml", "json"], default="text")
     status.set_defaults(run=run_status)
+    add_rollout_commands(commands, _add_cluster_options, _context_namespace)
 
     backup = commands.add_parser(
         "backup",
@@ -79,7 +82,9 @@ def run_status(args: argparse.Namespace) -> int:
     elif args.output == "yaml":
         print(yaml.safe_dump(fm, sort_keys=False), end="")
     else:
-        print(render_status(fm, now=datetime.now(UTC)))
+        now = datetime.now(UTC)
+        print(render_status(fm, now=now))
+        print_rollout(fm, now=now)
     return 0
 
 
