@@ -1,10 +1,11 @@
-"""The harness of the end-to-end rollout tests: the real control plane, a real Prometheus, real model servers.
+"""The harness of the end-to-end rollout tests: a real control plane, a real Prometheus,
+real model servers.
 
 Pods on kwok nodes run no containers, so each revision's model server runs here as a
 local `forecast-server` process, labelled with the revision the operator computes for the
 spec (PREDICTION_REVISION); Prometheus scrapes it, a load thread sends it requests, and
 the operator under test (a `forecast-operator` process with its least-privilege
-identity, serving only the test's namespace) analyses from Prometheus. Fault settings of
+identity, on the suite's own control plane) analyses from Prometheus. Fault settings of
 the server (PREDICTION_FAULT_ERROR_RATE, PREDICTION_FAULT_LATENCY_MS) make a candidate bad.
 """
 
@@ -76,16 +77,18 @@ def wait_for(check: Callable[[], T], *, timeout: float, what: str, every: float 
 
 
 def forecastmodel(
-    name: str, version: str, *, rollout: dict[str, Any], replicas: int = 2
+    name: str, version: str, *, rollout: dict[str, Any], salt: str, replicas: int = 2
 ) -> dict[str, Any]:
     """A ForecastModel whose model version picks the revision (the file need not exist:
-    kwok runs no containers; the local servers load the trained model)."""
+    kwok runs no containers; the local servers load the trained model). `salt` (the
+    test's namespace) makes every test's revisions its own: the session's Prometheus
+    keeps the series of earlier tests, labelled by revision."""
     return {
         "apiVersion": "forecastops.io/v1alpha1",
         "kind": "ForecastModel",
         "metadata": {"name": name},
         "spec": {
-            "model": {"uri": f"file:///models/demand-{version}.onnx", "version": version},
+            "model": {"uri": f"file:///models/{salt}/demand-{version}.onnx", "version": version},
             "server": {"image": IMAGE, "replicas": replicas},
             "networkPolicy": {"enabled": False},
             "monitoring": {"serviceMonitor": {"enabled": False}},
@@ -166,7 +169,7 @@ class Kit:
 
 @dataclass
 class Operator:
-    """`forecast-operator` serving one namespace, with the operator's identity."""
+    """`forecast-operator` with the operator's identity, on the suite's own cluster."""
 
     kubeconfig: Path
     namespace: str
@@ -187,7 +190,7 @@ class Operator:
         mark = self.text()
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(executable), "--namespace", self.namespace], env=env, stdout=out, stderr=out
+                [str(executable), "--all-namespaces"], env=env, stdout=out, stderr=out
             )
         self.starts += 1
         wait_for(
