@@ -88,22 +88,20 @@ def members(root: int, procs: list[ProcInfo]) -> list[ProcInfo]:
 
 @dataclass
 class MemorySampler:
-    """Samples the RSS of a server's processes in a thread: peak of the sum, and the peak
-    of each process (the largest is the per-worker figure)."""
+    """The RSS of one server's processes: peak of the sum, and the peak of each process
+    (the largest is the per-worker figure). Fed by the shared `MONITOR` thread, which reads
+    /proc once per interval for every server (one scan, not one per server: the scans
+    cost CPU on the machine being measured)."""
 
     root: int
-    interval: float = 0.5
     peak_total: int = 0
     peak_per_pid: dict[int, int] = field(default_factory=dict)
     seen: dict[int, int] = field(default_factory=dict)  # pid -> start time
     names: dict[int, str] = field(default_factory=dict)  # pid -> short command line
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
-    def sample(self) -> None:
-        procs = members(self.root, all_procs())
+    def update(self, snapshot: list[ProcInfo]) -> None:
         total = 0
-        for p in procs:
+        for p in members(self.root, snapshot):
             total += p.rss
             self.seen[p.pid] = p.start
             if p.pid not in self.names:
@@ -111,19 +109,15 @@ class MemorySampler:
             self.peak_per_pid[p.pid] = max(self.peak_per_pid.get(p.pid, 0), p.rss)
         self.peak_total = max(self.peak_total, total)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
+    def sample(self) -> None:
+        self.update(all_procs())
 
     def start(self) -> None:
         self.sample()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        MONITOR.add(self)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        MONITOR.remove(self)
 
     def summary(self) -> dict:
         per = sorted(self.peak_per_pid.values(), reverse=True)
@@ -136,6 +130,49 @@ class MemorySampler:
                 for pid, rss in sorted(self.peak_per_pid.items(), key=lambda kv: -kv[1])
             ],
         }
+
+
+class Monitor:
+    """One daemon thread that feeds every registered `MemorySampler` from one /proc scan
+    per `interval`; it runs only while a sampler is registered."""
+
+    def __init__(self, interval: float = 0.5):
+        self.interval = interval
+        self._samplers: list[MemorySampler] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+
+    def add(self, sampler: MemorySampler) -> None:
+        with self._lock:
+            self._samplers.append(sampler)
+            if self._thread is None or not self._thread.is_alive():
+                self._wake.clear()
+                self._thread = threading.Thread(target=self._run, daemon=True)
+                self._thread.start()
+
+    def remove(self, sampler: MemorySampler) -> None:
+        with self._lock:
+            if sampler in self._samplers:
+                self._samplers.remove(sampler)
+            if not self._samplers:
+                self._wake.set()
+        thread = self._thread
+        if not self._samplers and thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._wake.wait(self.interval):
+            with self._lock:
+                samplers = list(self._samplers)
+            if not samplers:
+                return
+            snapshot = all_procs()
+            for sampler in samplers:
+                sampler.update(snapshot)
+
+
+MONITOR = Monitor()
 
 
 class Server:
