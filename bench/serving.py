@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from bench import envs, model, procs, report, wrk
+from bench import direct, envs, model, procs, report, wrk
 
 API_KEY = "bench-key-0123456789abcdef"  # a throwaway key for a loopback-only server
 FULL_CELLS = [(1, 1), (1, 16), (1, 64), (100, 1), (100, 16), (100, 64)]
@@ -40,6 +40,7 @@ GROUPS = {
 }
 # Unset for every server: they slow a current numpy on some processors (see the env notes).
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+DIRECT_S = 3.0  # seconds of the direct (uncorrected) c=1 client per cell and round
 READY_TIMEOUT_S = {"ours": 60.0, "bare": 60.0, "peer": 180.0}
 
 
@@ -284,6 +285,7 @@ class Running:
     server: procs.Server
     data: dict
     scripts: dict[int, Path]
+    bodies: dict[int, bytes]
 
     @property
     def url(self) -> str:
@@ -292,6 +294,7 @@ class Running:
 
 def launch(spec: Spec, data: dict, body_paths: dict[int, Path], run_dir: Path) -> Running:
     """Write the server's wrk scripts and start its process group (not yet ready)."""
+    bodies = {rows: path.read_bytes() for rows, path in body_paths.items()}
     scripts = {}
     for rows, body_path in body_paths.items():
         script = run_dir / f"{spec.name}-{rows}.lua"
@@ -299,7 +302,7 @@ def launch(spec: Spec, data: dict, body_paths: dict[int, Path], run_dir: Path) -
         scripts[rows] = script
     log(f"[{spec.name}] starting: {spec.label}")
     server = procs.Server(spec.name, spec.argv, spec.env, spec.cwd, run_dir / f"{spec.name}.log")
-    return Running(spec, server, data, scripts)
+    return Running(spec, server, data, scripts, bodies)
 
 
 def get_ready(running: Running, payloads: dict[int, bytes], expected: dict) -> None:
@@ -360,6 +363,24 @@ def measure(
                     f"{result.rps:>8,.0f} req/s  p50 {result.p50_ms:.3f} ms  "
                     f"p99 {result.p99_ms:.3f} ms  errors {result.errors}"
                 )
+                if conc == 1:
+                    try:
+                        seen = direct.run(
+                            r.spec.port,
+                            r.spec.infer_path,
+                            r.bodies[rows],
+                            r.spec.headers,
+                            min(duration, DIRECT_S),
+                        )
+                    except Exception as exc:  # informational; wrk's figures stand
+                        log(f"[{r.spec.name}] direct client failed: {exc}")
+                        continue
+                    samples[r.spec.name].setdefault(f"direct:{key}", []).append(seen)
+                    log(
+                        f"[round {rnd + 1}/{rounds}] {r.spec.name:<8} {rows:>3} rows c=1 direct: "
+                        f"p50 {seen['p50_ms']:.3f} ms  p99 {seen['p99_ms']:.3f} ms  "
+                        f"p99.9 {seen['p999_ms']:.3f} ms"
+                    )
     return samples
 
 
@@ -536,7 +557,11 @@ def main(argv: list[str] | None = None) -> int:
             }
         for name, per_cell in samples.items():
             for key, runs in per_cell.items():
-                results["servers"][name]["cells"][key] = report.combine(runs)
+                if key.startswith("direct:"):
+                    direct_cells = results["servers"][name].setdefault("direct", {})
+                    direct_cells[key.removeprefix("direct:")] = report.combine(runs)
+                else:
+                    results["servers"][name]["cells"][key] = report.combine(runs)
     except KeyboardInterrupt:
         notes.append("interrupted: partial results")
         log("[bench] interrupted; writing partial results")

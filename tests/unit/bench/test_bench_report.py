@@ -19,6 +19,7 @@ def results(ours_1r_c16=8000.0, ours_100r_c16=2500.0, c1=(0.2, 0.5), c64_100=(10
                 "kind": "ours",
                 "ready_s": 0.8,
                 "memory": {"peak_max_process_mb": 95.0},
+                "direct": {"1r_c1": {"p50_ms": 0.15, "p99_ms": 0.4}},
                 "cells": {
                     "1r_c1": cell(4000, *c1),
                     "1r_c16": cell(ours_1r_c16),
@@ -61,6 +62,7 @@ def test_failures_are_reported():
     r["servers"]["ours-2w"]["cells"]["100r_c64"]["errors"] = 3
     r["servers"]["ours-2w"]["memory"]["peak_max_process_mb"] = 130.0
     r["servers"]["ours-2w"]["ready_s"] = 1.4
+    r["servers"]["ours-2w"]["direct"]["1r_c1"]["p99_ms"] = 0.7
     failed = {v.target for v in report.evaluate(r) if v.ok is False}
     assert failed == {
         "1 row c=16: ≥ 8x the better of MLServer/KServe",
@@ -72,6 +74,7 @@ def test_failures_are_reported():
         "c=64, 100 rows: zero errors",
         "RSS per worker ≤ 110 MB (largest process, peak)",
         "ready ≤ 1 s (process start → model ready; file local)",
+        "c=1, 1 row: p99 ≤ 0.6 ms, uncorrected (direct client)",
     }
 
 

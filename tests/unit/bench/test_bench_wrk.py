@@ -115,3 +115,30 @@ def test_addresses():
     assert procs.is_loopback(mapped)
     assert not procs.is_loopback(procs._hex_addr("00000000:0050"))
     assert not procs.is_loopback(procs._hex_addr("00000000000000000000000000000000:0050"))
+
+
+def test_direct_client_parses_response_heads():
+    from bench import direct
+
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nContent-Length: 42"
+    assert direct.parse_response_head(head) == (200, 42)
+    assert direct.parse_response_head(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0") == (
+        401,
+        0,
+    )
+    with pytest.raises(direct.DirectError):
+        direct.parse_response_head(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked")
+    with pytest.raises(direct.DirectError):
+        direct.parse_response_head(b"SSH-2.0-OpenSSH")
+
+
+def test_direct_summary_percentiles_are_uncorrected():
+    from bench import direct
+
+    samples = [100_000] * 990 + [50_000_000] * 10  # 0.1 ms, and 1 % at 50 ms
+    out = direct.summarize(samples, errors=1, duration_s=1.0)
+    assert out["requests"] == 1000 and out["errors"] == 1
+    assert out["p50_ms"] == pytest.approx(0.1)
+    assert out["p90_ms"] == pytest.approx(0.1)
+    assert out["max_ms"] == pytest.approx(50.0)
+    assert direct.summarize([], 0, 1.0) == {"requests": 0, "errors": 0}
