@@ -71,8 +71,9 @@ from forecastops.rollout.transitions import (
     start_promotion,
 )
 
-READY_POLL_SECONDS = 2.0
-"""How soon to look again while waiting for pods to become ready."""
+READY_POLL_SECONDS = 5.0
+"""How soon to look again while waiting for pods to become ready: a safety net, since a
+change of a Deployment's status starts a pass of its own."""
 
 
 def decide(
