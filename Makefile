@@ -60,7 +60,7 @@ test-e2e: deps venv binaries
 	@$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 demo: deps venv binaries ## Set everything up and run the main job
-	@$(PY) -m devenv.demo
+	@$(PY) -m devenv.demo $(DEMO_ARGS)
 
 bench: deps venv ## Benchmarks (side by side with the peers); results in bench/results/
 	@$(PY) -m bench

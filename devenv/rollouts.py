@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 import yaml
 from forecastops.config import OperatorSettings
 from forecastops.revision import compute_revision
@@ -72,7 +71,7 @@ def wait_for(check: Callable[[], T], *, timeout: float, what: str, every: float 
         if result:
             return result
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(every)
 
 
@@ -190,7 +189,12 @@ class Operator:
         mark = self.text()
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(executable), "--all-namespaces"], env=env, stdout=out, stderr=out
+                # cluster-wide, as the chart runs it: serving one namespace would make kopf
+                # list namespaces, which the least-privilege role does not allow
+                [str(executable), "--all-namespaces"],
+                env=env,
+                stdout=out,
+                stderr=out,
             )
         self.starts += 1
         wait_for(

@@ -8,7 +8,12 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from rollout_harness import (
+
+from devenv import crds
+from devenv.cluster import ClusterError, LocalCluster
+from devenv.paths import REPO
+from devenv.require import unavailable
+from devenv.rollouts import (
     FM,
     OPERATOR_GROUPS,
     OPERATOR_USER,
@@ -16,11 +21,6 @@ from rollout_harness import (
     Operator,
     Servers,
 )
-
-from devenv import crds
-from devenv.cluster import ClusterError, LocalCluster
-from devenv.paths import REPO
-from devenv.require import unavailable
 from model_server.training import TrainResult, train_sample
 
 

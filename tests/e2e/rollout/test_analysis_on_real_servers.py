@@ -10,7 +10,8 @@ import pytest
 from forecastops.analysis.measurement import Verdict, measure
 from forecastops.analysis.prometheus import PrometheusProvider
 from forecastops.analysis.spec import parse_metric
-from rollout_harness import METRICS
+
+from devenv.rollouts import METRICS
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

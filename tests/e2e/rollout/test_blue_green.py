@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from rollout_harness import METRICS, forecastmodel, revision_of
+
+from devenv.rollouts import METRICS, forecastmodel, revision_of
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.slow]
 

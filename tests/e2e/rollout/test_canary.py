@@ -7,7 +7,8 @@ import time
 from datetime import datetime
 
 import pytest
-from rollout_harness import METRICS, forecastmodel, revision_of, wait_for
+
+from devenv.rollouts import METRICS, forecastmodel, revision_of, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.slow]
 

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from rollout_harness import METRICS, forecastmodel, revision_of
+
+from devenv.rollouts import METRICS, forecastmodel, revision_of
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.slow]
 

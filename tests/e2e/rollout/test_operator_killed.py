@@ -8,7 +8,8 @@ import threading
 import time
 
 import pytest
-from rollout_harness import METRICS, forecastmodel, revision_of, wait_for
+
+from devenv.rollouts import METRICS, forecastmodel, revision_of, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.slow]
 
