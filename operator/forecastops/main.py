@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on this port"
     )
+    parser.add_argument(
+        "--metrics-address",
+        default="0.0.0.0",
+        metavar="ADDRESS",
+        help="the address the metrics port binds (default: every interface, as in a pod)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     parser.add_argument("--debug", action="store_true", help="log everything")
     return parser
@@ -46,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = OperatorSettings()
-    metrics = build_metrics(args.metrics_port)
+    metrics = build_metrics(args.metrics_port, args.metrics_address)
     kopf.configure(verbose=args.verbose, debug=args.debug)
     if not (args.verbose or args.debug):
         # kopf reports every successful handler and indexer call; our own log says what changed.

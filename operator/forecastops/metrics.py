@@ -52,12 +52,12 @@ class NoMetrics:
         pass
 
 
-def build_metrics(port: int | None) -> Metrics:
-    """Prometheus metrics served on `port`, or none."""
+def build_metrics(port: int | None, address: str = "0.0.0.0") -> Metrics:
+    """Prometheus metrics served on `address:port`, or none."""
     if port is None:
         return NoMetrics()
     from forecastops.prometheus_metrics import PrometheusMetrics  # an optional dependency
 
     metrics = PrometheusMetrics()
-    metrics.serve(port)
+    metrics.serve(port, address)
     return metrics

@@ -54,8 +54,8 @@ class PrometheusMetrics:
         self.rollouts = RolloutCounters(self.registry)
         self.backups = BackupGauges(self.registry)
 
-    def serve(self, port: int) -> None:
-        start_http_server(port, registry=self.registry)
+    def serve(self, port: int, address: str) -> None:
+        start_http_server(port, addr=address, registry=self.registry)
 
     def observe_pass(self, result: str, seconds: float) -> None:
         self.passes.labels(result).inc()

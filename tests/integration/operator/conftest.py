@@ -146,7 +146,12 @@ class OperatorProcess:
         executable = Path(sys.executable).parent / "forecast-operator"
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(executable), "--all-namespaces", f"--metrics-port={self.metrics_port}"],
+                [
+                    str(executable),
+                    "--all-namespaces",
+                    f"--metrics-port={self.metrics_port}",
+                    "--metrics-address=127.0.0.1",
+                ],
                 env=env,
                 stdout=out,
                 stderr=out,
