@@ -176,6 +176,8 @@ class Operator:
     log: Path
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    args: tuple[str, ...] = ()
+    """Further command-line arguments, e.g. ("--metrics-port=N", "--metrics-address=127.0.0.1")."""
 
     def start(self) -> None:
         env = {
@@ -191,7 +193,7 @@ class Operator:
             self.process = subprocess.Popen(
                 # cluster-wide, as the chart runs it: serving one namespace would make kopf
                 # list namespaces, which the least-privilege role does not allow
-                [str(executable), "--all-namespaces"],
+                [str(executable), "--all-namespaces", *self.args],
                 env=env,
                 stdout=out,
                 stderr=out,
@@ -287,6 +289,7 @@ class Servers:
         error_rate: float = 0.0,
         latency_ms: float = 0.0,
         load: bool = True,
+        env: dict[str, str] | None = None,
     ) -> RevisionServer:
         """A server for `revision`, ready, scraped, and (unless `load` is off) busy."""
         port = free_port()
@@ -297,6 +300,7 @@ class Servers:
             "PREDICTION_FAULT_LATENCY_MS": str(latency_ms),
             "PREDICTION_MODEL_DIR": str(self.workdir / f"model-{revision}"),
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         executable = Path(sys.executable).parent / "forecast-server"
         log = (self.workdir / f"server-{revision}.log").open("ab")
