@@ -15,6 +15,7 @@ from forecastops.builders.deployment import build_deployment
 from forecastops.builders.hpa import build_hpa
 from forecastops.builders.networkpolicy import build_network_policy
 from forecastops.builders.pdb import build_pdb
+from forecastops.builders.service import build_metrics_service
 from forecastops.builders.servicemonitor import build_service_monitor
 from forecastops.builders.vpa import build_vpa
 from forecastops.delivery import Delivery
@@ -64,6 +65,7 @@ def build_children(
         optional[SERVICE_MONITOR] = capabilities.serves(SERVICE_MONITOR)
         if optional[SERVICE_MONITOR]:
             manifests.append(build_service_monitor(owner, spec.service_monitor))
+            manifests.append(build_metrics_service(owner))
     order = {kind.kind: index for index, kind in enumerate(CHILD_KINDS)}
     manifests.sort(key=lambda m: order[m["kind"]])
     return DesiredChildren(

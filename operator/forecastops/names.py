@@ -23,6 +23,8 @@ LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_VERSION = "app.kubernetes.io/version"
 LABEL_REVISION = f"{GROUP}/revision"
 LABEL_ROLE = f"{GROUP}/role"
+LABEL_SCRAPE = f"{GROUP}/scrape"
+"""On the one Service a ServiceMonitor scrapes: every model-server pod, exactly once."""
 
 ANNOTATION_INPUT_HASH = f"{GROUP}/input-hash"
 """Hash of the manifest the operator applied; a changed hash means the child must be written."""
@@ -99,6 +101,12 @@ def role_service_name(instance: str, role: Role) -> str:
     """`<name>` for stable (the main Service), `<name>-canary` / `<name>-preview` for the
     Service that selects only that role's pods during a rollout."""
     return service_name(instance) if role is Role.STABLE else f"{instance}-{role}"
+
+
+def metrics_service_name(instance: str) -> str:
+    """The headless Service Prometheus scrapes: every model-server pod, whatever its role
+    and whatever the traffic Services select during a rollout."""
+    return f"{instance}-metrics"
 
 
 def backup_cronjob_name(instance: str) -> str:

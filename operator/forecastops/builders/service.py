@@ -6,10 +6,12 @@ from typing import Any
 
 from forecastops.builders.meta import object_meta
 from forecastops.names import (
+    LABEL_SCRAPE,
     SERVER_PORT,
     SERVER_PORT_NAME,
     Component,
     common_labels,
+    metrics_service_name,
     selector_labels,
     service_name,
 )
@@ -38,3 +40,14 @@ def build_service(owner: ObjectRef) -> dict[str, Any]:
             ],
         },
     }
+
+
+def build_metrics_service(owner: ObjectRef) -> dict[str, Any]:
+    """A headless Service over every model-server pod, for the ServiceMonitor only: the
+    traffic Services select by role during a rollout (stable only, or the preview), and
+    a pod behind two of them would be scraped twice."""
+    service = build_service(owner)
+    service["metadata"]["name"] = metrics_service_name(owner.name)
+    service["metadata"]["labels"] = {**service["metadata"]["labels"], LABEL_SCRAPE: "true"}
+    service["spec"]["clusterIP"] = "None"
+    return service

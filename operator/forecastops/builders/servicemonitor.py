@@ -6,6 +6,7 @@ from typing import Any
 
 from forecastops.builders.meta import object_meta
 from forecastops.names import (
+    LABEL_SCRAPE,
     METRICS_PATH,
     SERVER_PORT_NAME,
     Component,
@@ -25,7 +26,7 @@ def build_service_monitor(owner: ObjectRef, monitor: ServiceMonitorSpec) -> dict
         "kind": "ServiceMonitor",
         "metadata": object_meta(owner, service_name(owner.name), {**monitor.labels, **labels}),
         "spec": {
-            "selector": {"matchLabels": labels},
+            "selector": {"matchLabels": {**labels, LABEL_SCRAPE: "true"}},
             "endpoints": [endpoint],
         },
     }

@@ -64,6 +64,7 @@ def test_minimal_example_becomes_ready_with_its_children(kit, namespace):
             ("PodDisruptionBudget", "store-demand"),
             ("NetworkPolicy", "store-demand"),
             ("ServiceMonitor", "store-demand"),
+            ("Service", "store-demand-metrics"),
         }
     )
     for key, manifest in desired.items():

@@ -105,7 +105,7 @@ def test_a_hand_edited_child_is_put_back(kit, namespace, ready_fm):
 def test_deleting_the_forecastmodel_removes_every_child(kit, namespace):
     kit.apply(REPO / "examples" / "production.yaml", namespace)
     kit.wait_ready(NAME, namespace)
-    assert len(kit.children(NAME, namespace)) == 8
+    assert len(kit.children(NAME, namespace)) == 9  # with the scraped <name>-metrics Service
     kit.kubectl("delete", "fm", NAME, "-n", namespace, "--wait=true", "--timeout=30s")
     kit.wait_for(lambda: kit.children(NAME, namespace) == {}, timeout=60, what="no children left")
     kit.wait_for(

@@ -30,7 +30,13 @@ def children_of(fm, capabilities=EVERYTHING) -> dict[str, dict[str, Any]]:
     desired = build_children(
         fm, revision=revision, capabilities=capabilities, pod_uid=10001, delivery=first
     )
-    return {key.kind: manifest for key, manifest in desired.manifests.items()}
+    return {_label(key, fm.ref.name): manifest for key, manifest in desired.manifests.items()}
+
+
+def _label(key, instance: str) -> str:
+    """The kind; `Service-metrics` for the Service `<name>-metrics` beside the main one."""
+    suffix = key.name.removeprefix(instance).removeprefix("-")
+    return f"{key.kind}-{suffix}" if key.kind == "Service" and suffix else key.kind
 
 
 @pytest.mark.parametrize("name", ["minimal", "production"])
@@ -48,6 +54,7 @@ def test_production_example_has_every_kind_of_child(parse):
     assert set(children_of(parse(example("production")))) == {
         "Deployment",
         "Service",
+        "Service-metrics",
         "PodDisruptionBudget",
         "NetworkPolicy",
         "HorizontalPodAutoscaler",

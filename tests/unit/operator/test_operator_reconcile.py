@@ -64,6 +64,7 @@ def test_a_new_forecastmodel_gets_every_child_created_service_first(settings):
     assert [(w.verb, w.key.kind) for w in plan.writes] == [
         (Verb.CREATED, "NetworkPolicy"),
         (Verb.CREATED, "Service"),
+        (Verb.CREATED, "Service"),  # <name>-metrics, which the ServiceMonitor scrapes
         (Verb.CREATED, "PodDisruptionBudget"),
         (Verb.CREATED, "Deployment"),
         (Verb.CREATED, "HorizontalPodAutoscaler"),
@@ -73,7 +74,7 @@ def test_a_new_forecastmodel_gets_every_child_created_service_first(settings):
     ]
     assert plan.status_patch["phase"] == "Pending"
     assert plan.status_patch["observedGeneration"] == 1
-    assert [e.reason for e in plan.events].count("Created") == 8
+    assert [e.reason for e in plan.events].count("Created") == 9
 
 
 def test_once_served_and_ready_a_pass_writes_nothing_at_all(settings):
