@@ -7,6 +7,7 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
+import kopf
 import pytest
 from fmsamples import example
 from forecastops.backup_status import (
@@ -17,7 +18,7 @@ from forecastops.backup_status import (
     read_job,
     report_backup,
 )
-from forecastops.handlers import index_backup_job
+from forecastops.handlers import index_backup_job, on_backup_job_event
 from forecastops.kinds import OPTIONAL_KINDS, Capabilities, ChildKey
 from forecastops.prometheus_metrics import PrometheusMetrics
 from forecastops.reconcile import Observed, decide
@@ -360,6 +361,21 @@ def test_the_index_keeps_a_slim_copy_by_the_forecastmodel_its_labels_name():
     indexed = index_backup_job(body=body, namespace="retail", labels=body["metadata"]["labels"])
     assert indexed == {("retail", "store-demand"): kept}
     assert index_backup_job(body=body, namespace="retail", labels={}) == {}
+
+
+@pytest.mark.asyncio
+async def test_a_backup_job_event_asks_for_a_pass_of_its_forecastmodel():
+    requested = []
+
+    class Controller:
+        async def request(self, key):
+            requested.append(key)
+
+    memo = kopf.Memo(controller=Controller())
+    labels = {"app.kubernetes.io/instance": "store-demand"}
+    await on_backup_job_event(namespace="retail", labels=labels, memo=memo)
+    await on_backup_job_event(namespace="retail", labels={}, memo=memo)
+    assert requested == [("retail", "store-demand")]
 
 
 # --- one pass, and the gauges ------------------------------------------------------------------
