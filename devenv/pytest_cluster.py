@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,12 +32,14 @@ def _running_cluster() -> LocalCluster | None:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+def cluster() -> Iterator[LocalCluster]:
     existing = _running_cluster()
     if existing:
         yield existing
         return
-    fresh = LocalCluster(state_dir=tmp_path_factory.mktemp("cluster"))
+    # Not under pytest's basetemp: another pytest run on the machine may prune it (it
+    # keeps three), and the cluster's etcd data would go with it.
+    fresh = LocalCluster(state_dir=Path(tempfile.mkdtemp(prefix="forecastops-cluster-")))
     missing = fresh.missing_binaries()
     if missing:
         unavailable(
@@ -48,6 +52,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         pytest.fail(f"the local control plane did not start: {exc}")
     yield fresh
     fresh.down(quiet=True)
+    shutil.rmtree(fresh.state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

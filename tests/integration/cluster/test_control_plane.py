@@ -200,8 +200,18 @@ def test_rbac_denies_what_was_not_granted(cluster, k8s_api, namespace):
     alice = config.new_client_from_config(config_file=str(cluster.kubeconfig_for_user("alice")))
     try:
         core = client.CoreV1Api(alice)
-        # granted: reading configmaps in this namespace (RBAC caches settle quickly)
-        wait_for(lambda: core.list_namespaced_config_map(namespace) is not None, 10, "list allowed")
+
+        # granted: reading configmaps in this namespace, once the new binding is in the
+        # authorizer's cache (a moment; longer on a busy machine)
+        def allowed() -> bool:
+            try:
+                return core.list_namespaced_config_map(namespace) is not None
+            except ApiException as exc:
+                if exc.status != 403:
+                    raise
+                return False
+
+        wait_for(allowed, 30, "the RoleBinding to take effect")
         for call in (
             lambda: core.list_namespaced_secret(namespace),
             lambda: core.create_namespaced_config_map(namespace, {"metadata": {"name": "x"}}),
