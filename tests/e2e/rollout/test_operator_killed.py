@@ -35,7 +35,7 @@ def names() -> list[str]:
 
 
 def test_operator_killed_at_random_moments_always_reaches_the_same_end_state(
-    kit, operator, servers
+    kit, operator, servers, record_property
 ):
     rng = random.Random(20)
     v1, v2 = (
@@ -82,6 +82,8 @@ def test_operator_killed_at_random_moments_always_reaches_the_same_end_state(
 
     finished = time.monotonic()
     cut = [n for n in names() if any(started[n] <= k <= finished for k in kills)]
+    record_property("kills", len(kills))
+    record_property("seconds", round(finished - began, 1))
     assert len(cut) == RUNS, "every rollout was interrupted at least once"
     assert len(kills) >= RUNS
 
