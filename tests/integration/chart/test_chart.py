@@ -58,6 +58,7 @@ def test_lint_strict_is_clean():
         ("logLevel=loud", "logLevel"),
         ("watchNamespaces[0]=Bad_Name", "watchNamespaces"),
         ("metrics.port=70000", "port"),
+        ("analysis.prometheusUrl=prometheus:9090", "prometheusUrl"),
         ("replicas=2", "replicas"),  # not a value: kopf has no leader election
     ],
 )
@@ -91,6 +92,11 @@ def test_operator_deployment_is_one_replica_recreate_and_restricted():
         "capabilities": {"drop": ["ALL"]},
     }
     assert "--all-namespaces" in container["args"]
+    assert "FORECASTOPS_PROMETHEUS_URL" not in {e["name"] for e in container["env"]}
+    url = "http://prometheus-operated.monitoring.svc:9090"
+    with_url = by_kind(render("--set", f"analysis.prometheusUrl={url}"), "Deployment")[0]
+    env = with_url["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {e["name"]: e["value"] for e in env}["FORECASTOPS_PROMETHEUS_URL"] == url
 
 
 def test_watch_namespaces_bind_the_role_per_namespace_only():
