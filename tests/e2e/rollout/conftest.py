@@ -42,6 +42,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
 
 @pytest.fixture(scope="session")
+def k8s_api(cluster):
+    """An admin client of this suite's own control plane. Overridden here as well as
+    `cluster`: the root fixture is session-scoped, so whichever suite asked for it first
+    would otherwise hand its cluster's client to every other suite."""
+    from kubernetes import config
+
+    api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    yield api_client
+    api_client.close()
+
+
+@pytest.fixture(scope="session")
 def installed(cluster) -> None:
     """The ForecastModel CRD, the Gateway API CRDs and the operator's RBAC."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
