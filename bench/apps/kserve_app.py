@@ -13,6 +13,8 @@ inherited by the worker processes).
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 
 import joblib
 import uvicorn
@@ -28,6 +30,22 @@ def _loopback_init(self, *args, **kwargs):
 uvicorn.Config.__init__ = _loopback_init
 
 import kserve  # noqa: E402  (after the patch, which must precede the server's Config)
+import kserve.logging as kserve_logging  # noqa: E402
+
+if os.environ.get("BENCH_KSERVE_QUIET") == "1":
+    # KServe logs three lines per request by default: uvicorn's access log and two timing
+    # lines of "kserve.trace", which --enable_latency_logging does not silence. Every
+    # process (the worker processes too, when this module is imported as their main)
+    # configures logging through this function, so the levels are set after it.
+    _configure_logging = kserve_logging.configure_logging
+
+    def _quiet_logging(log_config=None):
+        _configure_logging(log_config)
+        logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+    kserve_logging.configure_logging = _quiet_logging
+    _quiet_logging.__wrapped__ = _configure_logging
 from kserve import Model, ModelServer  # noqa: E402
 from kserve.utils.utils import get_predict_input, get_predict_response  # noqa: E402
 
