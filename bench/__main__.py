@@ -13,6 +13,10 @@ import sys
 BENCHMARKS: dict[str, tuple[str, str]] = {
     # name: (module, one-line description)
     "serving": ("bench.serving", "model server vs MLServer, KServe and a bare app (wrk)"),
+    "operator": (
+        "bench.operator_scale",
+        "apply → Ready for 1 and 300 ForecastModels, memory, idle writes",
+    ),
 }
 DEFAULT = "serving"
 
