@@ -72,6 +72,7 @@ class LocalCluster:
     state_dir: Path = field(default_factory=lambda: REPO / ".cluster")
     binaries: Path = field(default_factory=bin_dir)
     nodes: int = 2
+    _children: dict[int, subprocess.Popen] = field(default_factory=dict, repr=False)
 
     # --- paths ------------------------------------------------------------------------
     @property
@@ -119,9 +120,11 @@ class LocalCluster:
         return state["server"]
 
     # --- processes --------------------------------------------------------------------
-    @staticmethod
-    def _alive(proc: _Proc) -> bool:
+    def _alive(self, proc: _Proc) -> bool:
         """True if `pid` is running and is still the binary we started (pids get reused)."""
+        child = self._children.get(proc.pid)
+        if child is not None:  # started by this process: its own handle is the truth
+            return child.poll() is None
         try:
             cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
             stat = Path(f"/proc/{proc.pid}/stat").read_text()
@@ -148,6 +151,7 @@ class LocalCluster:
                 cwd=self.run_dir,
                 start_new_session=True,  # survives `make`; stopped only by `down`
             )
+        self._children[popen.pid] = popen
         proc = _Proc(name=name, pid=popen.pid, exe=argv[0], log=logfile)
         procs.append(proc)
         state = self._read_state() or {}
