@@ -178,13 +178,14 @@ class Operator:
     starts: int = 0
     args: tuple[str, ...] = ()
     """Further command-line arguments, e.g. ("--metrics-port=N", "--metrics-address=127.0.0.1")."""
+    resync_seconds: float = 2
 
     def start(self) -> None:
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
-            "FORECASTOPS_RESYNC_SECONDS": "2",
-            "FORECASTOPS_PROMETHEUS_URL": self.prometheus_url,
+            "FORECASTOPS_RESYNC_SECONDS": str(self.resync_seconds),
+            **({"FORECASTOPS_PROMETHEUS_URL": self.prometheus_url} if self.prometheus_url else {}),
             "PYTHONUNBUFFERED": "1",
         }
         executable = Path(sys.executable).parent / "forecast-operator"

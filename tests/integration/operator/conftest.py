@@ -12,9 +12,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -29,6 +27,7 @@ import yaml
 from devenv import crds
 from devenv.paths import REPO, free_port
 from devenv.require import unavailable
+from devenv.rollouts import Operator
 
 OPERATOR_USER = "system:serviceaccount:forecastops:forecastops-operator"
 OPERATOR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:forecastops")
@@ -127,54 +126,24 @@ class Kit:
         return [e for e in items if e["involvedObject"].get("name") == name]
 
 
-class OperatorProcess:
-    """`forecast-operator` as a subprocess, its output in a log file."""
+class OperatorProcess(Operator):
+    """`forecast-operator` under test (devenv's Operator), with its metrics on loopback."""
 
     def __init__(self, kubeconfig: Path, log: Path) -> None:
-        self.kubeconfig = kubeconfig
-        self.log = log
         self.metrics_port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "FORECASTOPS_RESYNC_SECONDS": str(RESYNC_SECONDS),
-            "PYTHONUNBUFFERED": "1",
-        }
-        executable = Path(sys.executable).parent / "forecast-operator"
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [
-                    str(executable),
-                    "--all-namespaces",
-                    f"--metrics-port={self.metrics_port}",
-                    "--metrics-address=127.0.0.1",
-                ],
-                env=env,
-                stdout=out,
-                stderr=out,
-            )
-        wait_for(lambda: "Initial authentication has finished" in self.text(), what="the operator")
+        super().__init__(
+            kubeconfig,
+            namespace="",
+            prometheus_url="",
+            log=log,
+            args=(f"--metrics-port={self.metrics_port}", "--metrics-address=127.0.0.1"),
+            resync_seconds=RESYNC_SECONDS,
+        )
 
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             return response.read().decode()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def mark(self) -> int:
         return len(self.text())
