@@ -411,20 +411,12 @@ class LocalCluster:
         self._wait(proc, self._readyz, "/readyz ok", 90)
 
     def _start_controller_manager(self, ports: dict, pki: dict, procs: list[_Proc]) -> None:
-        log("starting kube-controller-manager")
         p = self.run_dir / "pki"
-        kc = self.run_dir / "kcm.kubeconfig"
-        proc = self._spawn(
+        self._start_loopback_component(
             "kube-controller-manager",
+            "kcm",
+            ports["kcm"],
             [
-                str(self.binary("kube-controller-manager")),
-                f"--kubeconfig={kc}",
-                f"--authentication-kubeconfig={kc}",
-                f"--authorization-kubeconfig={kc}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={ports['kcm']}",
-                f"--cert-dir={self.run_dir / 'kcm-certs'}",
-                "--leader-elect=false",
                 "--controllers=*",
                 "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={p / 'sa.key'}",
@@ -433,36 +425,39 @@ class LocalCluster:
                 f"--cluster-signing-key-file={p / 'ca.key'}",
                 "--concurrent-deployment-syncs=10",
                 "--concurrent-replicaset-syncs=10",
-                "--kube-api-qps=100",
-                "--kube-api-burst=200",
-                "--v=1",
             ],
             procs,
         )
-        url = f"https://127.0.0.1:{ports['kcm']}/healthz"
-        self._wait(proc, lambda: self._get(url, insecure=True) == "ok", "/healthz ok", 60)
 
     def _start_scheduler(self, ports: dict, procs: list[_Proc]) -> None:
-        log("starting kube-scheduler")
-        kc = self.run_dir / "scheduler.kubeconfig"
+        self._start_loopback_component("kube-scheduler", "scheduler", ports["scheduler"], [], procs)
+
+    def _start_loopback_component(
+        self, binary: str, stem: str, port: int, extra: list[str], procs: list[_Proc]
+    ) -> None:
+        """kube-controller-manager or kube-scheduler: its own kubeconfig for everything,
+        serving on 127.0.0.1, no leader election; waits for its /healthz."""
+        log(f"starting {binary}")
+        kc = self.run_dir / f"{stem}.kubeconfig"
         proc = self._spawn(
-            "kube-scheduler",
+            binary,
             [
-                str(self.binary("kube-scheduler")),
+                str(self.binary(binary)),
                 f"--kubeconfig={kc}",
                 f"--authentication-kubeconfig={kc}",
                 f"--authorization-kubeconfig={kc}",
                 "--bind-address=127.0.0.1",
-                f"--secure-port={ports['scheduler']}",
-                f"--cert-dir={self.run_dir / 'scheduler-certs'}",
+                f"--secure-port={port}",
+                f"--cert-dir={self.run_dir / f'{stem}-certs'}",
                 "--leader-elect=false",
+                *extra,
                 "--kube-api-qps=100",
                 "--kube-api-burst=200",
                 "--v=1",
             ],
             procs,
         )
-        url = f"https://127.0.0.1:{ports['scheduler']}/healthz"
+        url = f"https://127.0.0.1:{port}/healthz"
         self._wait(proc, lambda: self._get(url, insecure=True) == "ok", "/healthz ok", 60)
 
     def _start_kwok(self, ports: dict, procs: list[_Proc]) -> None:
