@@ -9,7 +9,7 @@ EXTRAS      := operator,server,train,dev
 export FORECASTOPS_CACHE ?= $(HOME)/.cache/forecastops
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv binaries cluster-up cluster-down cluster-status lint fmt test test-unit test-integration test-e2e demo bench clean
+.PHONY: help deps venv binaries cluster-up cluster-down cluster-status lint fmt test test-unit test-integration test-e2e demo bench clean images image-scan
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -29,6 +29,13 @@ venv: $(VENV)/.installed ## Create .venv with every Python dependency
 binaries: ## Build Kubernetes, etcd, kwok and helm from Go modules (cached in $FORECASTOPS_CACHE)
 	@bash hack/build-binaries.sh >/dev/null
 
+images: venv ## Build the server and operator images with buildah (docs/images.md); print their sizes
+	@bash hack/install-image-tools.sh
+	@$(PY) -m devenv.images build
+
+image-scan: images ## Audit both images: pip-audit of their Python packages, pending Debian updates
+	@$(PY) -m devenv.images scan
+
 cluster-up: venv binaries ## Start the local control plane; kubeconfig in .cluster/kubeconfig
 	@$(PY) -m devenv.cluster up
 
@@ -46,7 +53,7 @@ fmt: venv
 	@$(VENV)/bin/ruff format .
 	@$(VENV)/bin/ruff check --fix .
 
-test: deps venv binaries ## Every test: lint, unit, integration (real control plane and services), end to end
+test: deps venv binaries images ## Every test: lint, unit, integration (real control plane and services), end to end
 	@$(MAKE) --no-print-directory lint
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
