@@ -1,3 +1,3 @@
 """Repository-wide pytest plugins: the real control plane and the real services."""
 
-pytest_plugins = ["devenv.pytest_cluster", "devenv.pytest_services"]
+pytest_plugins = ["devenv.pytest_cluster", "devenv.pytest_services", "devenv.pytest_images"]
