@@ -162,6 +162,11 @@ class DataPlane:
         except ModelLoadError:
             model.close()
             raise
+        declared = self.settings.model_version
+        if declared and declared != model.version:
+            # The resource's version is what users, labels and dashboards know it by.
+            log.info("Serving version=%s (the model file says %s)", declared, model.version)
+            model.version = declared
         self.metrics.model_loaded(model.version)
         log.info(
             "Model ready name=%s version=%s revision=%s sha256=%s features=%d "

@@ -80,9 +80,14 @@ async def _fetch_http(settings: ServerSettings) -> bytes:
 
     uri = settings.model_uri
     timeout = httpx.Timeout(settings.download_timeout_seconds)
+    headers = {}
+    if settings.model_authorization is not None:
+        headers["Authorization"] = settings.model_authorization.get_secret_value()
     try:
+        # httpx drops Authorization on a redirect to another host, so the credential
+        # never leaves the model store's origin.
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
-            response = await client.get(uri)
+            response = await client.get(uri, headers=headers)
     except httpx.HTTPError as exc:  # messages may quote the URL with its query: not logged
         raise ModelLoadError(
             "fetch", f"GET {redact_uri(uri)} failed: {type(exc).__name__}"
@@ -93,7 +98,7 @@ async def _fetch_http(settings: ServerSettings) -> bytes:
 
 
 def _fetch_s3(settings: ServerSettings) -> bytes:
-    """Credentials come from the environment (AWS_ACCESS_KEY_ID, ...), as boto3 reads them."""
+    """Credentials from the settings when given, else boto3's own chain (AWS_*, a role)."""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
@@ -108,11 +113,18 @@ def _fetch_s3(settings: ServerSettings) -> bytes:
         # S3-compatible servers (MinIO, SeaweedFS, Ceph) rarely do virtual-host buckets
         s3={"addressing_style": "path"} if settings.s3_endpoint_url else None,
     )
+    keys = {}
+    if settings.s3_access_key_id and settings.s3_secret_access_key:
+        keys = {
+            "aws_access_key_id": settings.s3_access_key_id.get_secret_value(),
+            "aws_secret_access_key": settings.s3_secret_access_key.get_secret_value(),
+        }
     client = boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint_url,
         region_name=settings.s3_region,
         config=config,
+        **keys,
     )
     try:
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()

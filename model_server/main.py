@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from model_server.app import ModelServerApp, create_app
 from model_server.cache import PredictionCache
+from model_server.contract import CLI_FLAGS, env_name, flag, unknown_variables
 from model_server.dataplane import DataPlane
 from model_server.metrics import Metrics
 from model_server.predlog import PredictionLog
@@ -38,8 +39,6 @@ from model_server.runtime import available_cpus, default_threads
 from model_server.settings import ServerSettings
 
 log = logging.getLogger("model_server")
-
-CLI_FLAGS = ("model_uri", "model_name", "host", "port", "workers")
 
 
 def build_app(settings: ServerSettings) -> ModelServerApp:
@@ -77,7 +76,7 @@ def build_app(settings: ServerSettings) -> ModelServerApp:
 def worker_app() -> ModelServerApp:
     """The app factory of each worker process (``--workers`` > 1): settings from the
     environment, which `main` completed with the command-line flags."""
-    settings = ServerSettings()
+    settings = load_settings({})
     configure_process(settings)
     return build_app(settings)
 
@@ -100,23 +99,48 @@ def parse_args(argv: list[str] | None) -> dict[str, object]:
         description="Serve an ONNX forecasting model (Open Inference Protocol v2 and "
         "/v1/forecast). Other settings: PREDICTION_* environment variables.",
     )
-    parser.add_argument("--model-uri", help="file://, https:// or s3:// URI of model.onnx")
-    parser.add_argument("--model-name", help="the name clients use (default: forecast)")
-    parser.add_argument("--host", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to bind (default: 8080)")
-    parser.add_argument("--workers", type=int, help="server processes (default: 1)")
+    for setting in CLI_FLAGS:
+        field = ServerSettings.model_fields[setting]
+        default = "" if field.is_required() else f" (default: {field.default})"
+        parser.add_argument(
+            flag(setting),
+            dest=setting,
+            type=int if field.annotation is int else str,
+            help=f"{field.description or setting.replace('_', ' ')}{default}",
+        )
     args = parser.parse_args(argv)
-    return {k: v for k, v in vars(args).items() if k in CLI_FLAGS and v is not None}
+    return {k: v for k, v in vars(args).items() if v is not None}
 
 
-def main(argv: list[str] | None = None) -> int:
-    overrides = parse_args(argv)
+def load_settings(overrides: dict[str, object]) -> ServerSettings:
+    """The settings from the environment and `overrides`; `InvalidSettings` naming every
+    problem, an unknown ``PREDICTION_*`` variable included (a misspelt setting is an
+    error, never a silently ignored one)."""
+    problems = unknown_variables(os.environ)
     try:
         settings = ServerSettings(**overrides)
     except ValidationError as exc:
         for error in exc.errors(include_input=False):  # inputs may be secrets
             where = ".".join(str(p) for p in error["loc"]) or "settings"
-            print(f"forecast-server: {where}: {error['msg']}", file=sys.stderr)
+            problems.append(f"{where}: {error['msg']}")
+    if problems:
+        raise InvalidSettings(problems)
+    return settings
+
+
+class InvalidSettings(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    overrides = parse_args(argv)
+    try:
+        settings = load_settings(overrides)
+    except InvalidSettings as invalid:
+        for problem in invalid.problems:
+            print(f"forecast-server: {problem}", file=sys.stderr)
         return 2
     configure_process(settings)
     cpus = available_cpus()
@@ -145,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     for name, value in overrides.items():  # the workers rebuild settings from the environment
-        os.environ[f"PREDICTION_{name.upper()}"] = str(value)
+        os.environ[env_name(name)] = str(value)
     metrics_dir = _multiprocess_dir()
     try:
         uvicorn.run(

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from model_server import openapi
 from model_server.auth import Authenticator
+from model_server.contract import LIVE_PATH, METRICS_PATH, READY_PATH
 from model_server.dataplane import DataPlane
 from model_server.errors import InvalidInput, ModelServerError, PayloadTooLarge
 from model_server.metrics import Metrics
@@ -195,12 +196,12 @@ def add_routes(app: FastAPI, data_plane: DataPlane, auth: Authenticator) -> None
         ),
     ]
 
-    @app.get("/v2/health/live", tags=["health"], summary="Liveness")
+    @app.get(LIVE_PATH, tags=["health"], summary="Liveness")
     async def live() -> Response:
         return json_response({"live": True})
 
     @app.get(
-        "/v2/health/ready",
+        READY_PATH,
         tags=["health"],
         summary="Readiness: the model passed its golden request",
         responses=openapi.errors(503),
@@ -245,7 +246,7 @@ def add_routes(app: FastAPI, data_plane: DataPlane, auth: Authenticator) -> None
         return json_response(data_plane.model_metadata(name))
 
     @app.get(
-        "/metrics",
+        METRICS_PATH,
         tags=["health"],
         summary="Prometheus metrics",
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},

@@ -2,8 +2,10 @@
 
 Every field comes from the environment with the prefix ``PREDICTION_`` (for example
 ``PREDICTION_MODEL_URI``, ``PREDICTION_REVISION``); the command line overrides a few
-(`main`). Secrets (API keys, the JWT key, the Redis and PostgreSQL URLs) are `SecretStr`:
-they never appear in a repr or a log line. Nothing here runs at import time.
+(`main`). These fields are the server's contract with the operator: `model_server.contract`
+names their variables and flags, and both sides import it. Secrets (API keys, the JWT
+key, the Redis and PostgreSQL URLs, the model store's credentials) are `SecretStr`: they
+never appear in a repr or a log line. Nothing here runs at import time.
 """
 
 from __future__ import annotations
@@ -33,11 +35,24 @@ class ServerSettings(BaseSettings):
     model_sha256: str | None = Field(
         None, description="hex sha256 of the model file; required unless file://"
     )
+    model_version: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+        max_length=63,
+        description="the version served and reported (default: the model file's own)",
+    )
     revision: str = Field("local", description="rollout revision label (set by the operator)")
     model_dir: Path | None = Field(None, description="download directory (default: a temp dir)")
     download_timeout_seconds: float = Field(30.0, gt=0)
     s3_endpoint_url: str | None = Field(None, description="any S3-compatible endpoint")
     s3_region: str | None = None
+    s3_access_key_id: SecretStr | None = Field(
+        None, description="the model store's key (default: boto3's own chain, e.g. AWS_*)"
+    )
+    s3_secret_access_key: SecretStr | None = None
+    model_authorization: SecretStr | None = Field(
+        None, description="Authorization header sent with an https:// model download"
+    )
 
     # --- serving ---------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -116,6 +131,13 @@ class ServerSettings(BaseSettings):
             )
         if self.jwt_key is not None and not self.jwt_audience:
             raise ValueError("jwt_audience is required when jwt_key is set (aud is checked)")
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError("s3_access_key_id and s3_secret_access_key go together: set both")
+        if self.model_authorization is not None and self.model_scheme != "https":
+            raise ValueError(
+                "model_authorization is sent only over https: the model_uri is "
+                f"{self.model_scheme}://"
+            )
         return self
 
     @property

@@ -34,9 +34,6 @@ KOPF_PREFIX = GROUP
 
 SERVER_PORT = 8000
 SERVER_PORT_NAME = "http"
-METRICS_PATH = "/metrics"
-LIVENESS_PATH = "/v2/health/live"
-READINESS_PATH = "/v2/health/ready"
 
 MAX_NAME_LENGTH = 45
 """A ForecastModel's name leaves room for the longest child name, `<name>-backup`, plus

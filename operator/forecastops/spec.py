@@ -84,8 +84,8 @@ class ModelSource:
 @dataclass(frozen=True)
 class JwtAuth:
     key_secret: SecretKeyRef
+    audience: str
     algorithms: tuple[str, ...] = ()
-    audience: str | None = None
     issuer: str | None = None
 
 
@@ -455,9 +455,13 @@ def _parse_jwt(jwt: _Fields) -> JwtAuth | None:
     if not isinstance(algorithms, list) or not set(algorithms) <= set(_JWT_ALGORITHMS):
         jwt.problem("algorithms", f"must be a list of {', '.join(_JWT_ALGORITHMS)}")
         algorithms = []
-    audience = jwt.string("audience")
+    # The server checks every token's aud claim: a token minted for another service must
+    # not open this one, so the audience is required rather than optional.
+    audience = jwt.string("audience", required=True)
     issuer = jwt.string("issuer")
-    return JwtAuth(key, tuple(algorithms), audience, issuer) if key else None
+    if key is None or audience is None:
+        return None
+    return JwtAuth(key, audience, tuple(algorithms), issuer)
 
 
 def _parse_cache(cache: _Fields | None) -> Cache | None:

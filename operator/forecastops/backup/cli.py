@@ -92,7 +92,7 @@ def _add_backup(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd = commands.add_parser(
         "backup", parents=[common], help="take a backup, then apply retention"
     )
-    cmd.add_argument("--database-url", help="[PREDICTION_POSTGRES_URL]; prefer the env var")
+    cmd.add_argument("--database-url", help="[FORECASTOPS_BACKUP_DATABASE_URL]; prefer the env var")
     cmd.add_argument("--tables", help="comma-separated root tables [FORECASTOPS_BACKUP_TABLES]")
     cmd.add_argument("--retention-days", type=int, help="[FORECASTOPS_BACKUP_RETENTION_DAYS]")
     cmd.add_argument("--no-prune", action="store_true", help="skip retention")

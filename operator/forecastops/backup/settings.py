@@ -8,7 +8,7 @@ Environment (the backup CronJob sets these; flags of the same meaning override t
 | FORECASTOPS_BACKUP_BUCKET / _PREFIX              | destination bucket and key prefix         |
 | FORECASTOPS_BACKUP_ENDPOINT / _REGION            | S3-compatible endpoint URL, region        |
 | AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY        | destination credentials (AWS_SESSION_TOKEN)|
-| PREDICTION_POSTGRES_URL (or PREDICTION_DATABASE_URL) | the prediction-log database           |
+| FORECASTOPS_BACKUP_DATABASE_URL                  | the prediction-log database               |
 | FORECASTOPS_BACKUP_RETENTION_DAYS                | default 7                                 |
 | FORECASTOPS_BACKUP_TABLES                        | default prediction_log,schema_migrations  |
 | FORECASTOPS_BACKUP_STABLE_MODEL_URI / _SHA256    | the stable revision's model file          |
@@ -134,10 +134,7 @@ class BackupSettings(BaseSettings):
         None, validation_alias=AliasChoices("session_token", "AWS_SESSION_TOKEN")
     )
     database_url: SecretStr | None = Field(
-        None,
-        validation_alias=AliasChoices(
-            "database_url", "PREDICTION_POSTGRES_URL", "PREDICTION_DATABASE_URL"
-        ),
+        None, validation_alias=AliasChoices("database_url", "FORECASTOPS_BACKUP_DATABASE_URL")
     )
     target_url: SecretStr | None = Field(
         None, validation_alias=AliasChoices("target_url", "FORECASTOPS_RESTORE_TARGET_URL")
@@ -183,6 +180,19 @@ class BackupSettings(BaseSettings):
             )
         return value
 
+    @classmethod
+    def env_name(cls, setting: str) -> str:
+        """The environment variable the backup CronJob sets for `setting`.
+
+        A field with aliases is read from its one upper-case alias (AWS_ACCESS_KEY_ID,
+        ...); any other from the prefix plus its name. KeyError for no such setting.
+        """
+        field = cls.model_fields[setting]
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            return next(c for c in alias.choices if isinstance(c, str) and c.isupper())
+        return f"{cls.model_config['env_prefix']}{setting.upper()}"
+
     # --- the values each command needs ---------------------------------------------------
 
     def store(self) -> StoreConfig:
@@ -204,7 +214,7 @@ class BackupSettings(BaseSettings):
     def backup_config(self, *, prune: bool = True) -> BackupConfig:
         name, store = self.model_name(), self.store()
         database_url = _required(
-            self.database_url, "database URL", "--database-url or PREDICTION_POSTGRES_URL"
+            self.database_url, "database URL", "--database-url or FORECASTOPS_BACKUP_DATABASE_URL"
         )
         return BackupConfig(
             name=name,

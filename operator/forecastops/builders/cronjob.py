@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from forecastops.backup.settings import BackupSettings
 from forecastops.builders import env
 from forecastops.builders.meta import object_meta
 from forecastops.builders.security import (
@@ -79,32 +80,28 @@ def _container(
 def backup_env(
     owner: ObjectRef, backup: Backup, server: Server, model: ModelSource
 ) -> list[dict[str, Any]]:
-    """The settings of `forecastctl backup` (FORECASTOPS_BACKUP_*); credentials by reference.
+    """The settings of `forecastctl backup`, named by `BackupSettings`; credentials by reference.
 
     Without a prefix, backups go under `<namespace>/`, so that ForecastModels of the same
     name in different namespaces never share keys.
     """
     s3 = backup.destination
     variables = [
-        env.value("FORECASTOPS_BACKUP_NAME", owner.name),
-        env.value("FORECASTOPS_BACKUP_BUCKET", s3.bucket),
-        env.value("FORECASTOPS_BACKUP_PREFIX", s3.prefix or f"{owner.namespace}/"),
-        env.value("FORECASTOPS_BACKUP_RETENTION_DAYS", backup.retention_days),
-        env.from_secret(
-            "AWS_ACCESS_KEY_ID", SecretKeyRef(s3.credentials_secret, "AWS_ACCESS_KEY_ID")
-        ),
-        env.from_secret(
-            "AWS_SECRET_ACCESS_KEY", SecretKeyRef(s3.credentials_secret, "AWS_SECRET_ACCESS_KEY")
+        _setting("name", owner.name),
+        _setting("bucket", s3.bucket),
+        _setting("prefix", s3.prefix or f"{owner.namespace}/"),
+        _setting("retention_days", backup.retention_days),
+        _from_secret("access_key_id", SecretKeyRef(s3.credentials_secret, env.S3_ACCESS_KEY_ID)),
+        _from_secret(
+            "secret_access_key", SecretKeyRef(s3.credentials_secret, env.S3_SECRET_ACCESS_KEY)
         ),
     ]
     if s3.endpoint:
-        variables.append(env.value("FORECASTOPS_BACKUP_ENDPOINT", s3.endpoint))
+        variables.append(_setting("endpoint", s3.endpoint))
     if s3.region:
-        variables.append(env.value("FORECASTOPS_BACKUP_REGION", s3.region))
+        variables.append(_setting("region", s3.region))
     if server.prediction_log:
-        variables.append(
-            env.from_secret("PREDICTION_POSTGRES_URL", server.prediction_log.postgres_url_secret)
-        )
+        variables.append(_from_secret("database_url", server.prediction_log.postgres_url_secret))
     return variables + _model_env(model)
 
 
@@ -112,28 +109,26 @@ def _model_env(model: ModelSource) -> list[dict[str, Any]]:
     """The stable model file, to back up with its sha256 (a pvc:// claim is not mounted)."""
     if model.scheme is Scheme.PVC:
         return []
-    variables = [env.value("FORECASTOPS_BACKUP_STABLE_MODEL_URI", model.uri)]
+    variables = [_setting("stable_model_uri", model.uri)]
     if model.sha256:
-        variables.append(env.value("FORECASTOPS_BACKUP_STABLE_MODEL_SHA256", model.sha256))
+        variables.append(_setting("stable_model_sha256", model.sha256))
     secret = model.credentials_secret
     if secret and model.scheme is Scheme.S3:
         variables += [
-            env.from_secret(
-                "FORECASTOPS_BACKUP_MODEL_ACCESS_KEY_ID", SecretKeyRef(secret, "AWS_ACCESS_KEY_ID")
-            ),
-            env.from_secret(
-                "FORECASTOPS_BACKUP_MODEL_SECRET_ACCESS_KEY",
-                SecretKeyRef(secret, "AWS_SECRET_ACCESS_KEY"),
-            ),
-            env.from_secret(
-                "FORECASTOPS_BACKUP_MODEL_S3_ENDPOINT",
-                SecretKeyRef(secret, "AWS_ENDPOINT_URL"),
-                optional=True,
-            ),
-            env.from_secret(
-                "FORECASTOPS_BACKUP_MODEL_S3_REGION",
-                SecretKeyRef(secret, "AWS_REGION"),
-                optional=True,
-            ),
+            _from_secret(setting, SecretKeyRef(secret, key), optional=optional)
+            for setting, key, optional in (
+                ("model_access_key_id", env.S3_ACCESS_KEY_ID, False),
+                ("model_secret_access_key", env.S3_SECRET_ACCESS_KEY, False),
+                ("model_s3_endpoint", env.S3_ENDPOINT_URL, True),
+                ("model_s3_region", env.S3_REGION, True),
+            )
         ]
     return variables
+
+
+def _setting(name: str, text: str | int) -> dict[str, Any]:
+    return env.value(BackupSettings.env_name(name), text)
+
+
+def _from_secret(name: str, ref: SecretKeyRef, optional: bool = False) -> dict[str, Any]:
+    return env.from_secret(BackupSettings.env_name(name), ref, optional)

@@ -14,8 +14,6 @@ from forecastops.builders.security import (
 )
 from forecastops.names import (
     LABEL_ROLE,
-    LIVENESS_PATH,
-    READINESS_PATH,
     SERVER_PORT,
     SERVER_PORT_NAME,
     Role,
@@ -24,6 +22,7 @@ from forecastops.names import (
     selector_labels,
 )
 from forecastops.spec import ModelSource, ObjectRef, PodInputs, Scheme, SecretKeyRef, Server
+from model_server import contract
 
 CONTAINER = "server"
 MODEL_VOLUME = "model"
@@ -97,21 +96,17 @@ def build_server_container(owner: ObjectRef, inputs: PodInputs, *, revision: str
         "image": inputs.server.image,
         "imagePullPolicy": str(inputs.server.image_pull_policy),
         "command": ["forecast-server"],
-        "args": [
-            "--model-uri",
-            served_model_uri(inputs.model),
-            "--model-name",
-            owner.name,
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(SERVER_PORT),
-        ],
+        "args": contract.cli_args(
+            model_uri=served_model_uri(inputs.model),
+            model_name=owner.name,
+            host="0.0.0.0",
+            port=SERVER_PORT,
+        ),
         "ports": [{"name": SERVER_PORT_NAME, "containerPort": SERVER_PORT, "protocol": "TCP"}],
         "env": server_env(inputs, revision=revision),
-        "startupProbe": _probe(LIVENESS_PATH, period=2, failures=90),
-        "livenessProbe": _probe(LIVENESS_PATH, period=10, failures=3),
-        "readinessProbe": _probe(READINESS_PATH, period=5, failures=3),
+        "startupProbe": _probe(contract.LIVE_PATH, period=2, failures=90),
+        "livenessProbe": _probe(contract.LIVE_PATH, period=10, failures=3),
+        "readinessProbe": _probe(contract.READY_PATH, period=5, failures=3),
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }
@@ -134,56 +129,57 @@ def served_model_uri(model: ModelSource) -> str:
 
 
 def server_env(inputs: PodInputs, *, revision: str) -> list[dict[str, Any]]:
+    """The server's settings as environment variables, named by the server's contract."""
     model = inputs.model
     variables = [
-        env.value("PREDICTION_REVISION", revision),
-        env.value("PREDICTION_MODEL_VERSION", model.version),
+        env.setting("revision", revision),
+        env.setting("model_version", model.version),
     ]
     if model.sha256:
-        variables.append(env.value("PREDICTION_MODEL_SHA256", model.sha256))
+        variables.append(env.setting("model_sha256", model.sha256))
     variables += _model_credentials_env(model)
     variables += _server_features_env(inputs.server)
     return variables
 
 
 def _model_credentials_env(model: ModelSource) -> list[dict[str, Any]]:
+    """A credentials Secret holds the model store's keys under the names the CRD documents."""
     if model.credentials_secret is None:
         return []
     secret = model.credentials_secret
     if model.scheme is Scheme.HTTPS:
-        return [
-            env.from_secret("PREDICTION_MODEL_AUTHORIZATION", SecretKeyRef(secret, "authorization"))
-        ]
+        ref = SecretKeyRef(secret, env.HTTPS_AUTHORIZATION_KEY)
+        return [env.setting_from_secret("model_authorization", ref)]
     return [
-        env.from_secret("AWS_ACCESS_KEY_ID", SecretKeyRef(secret, "AWS_ACCESS_KEY_ID")),
-        env.from_secret("AWS_SECRET_ACCESS_KEY", SecretKeyRef(secret, "AWS_SECRET_ACCESS_KEY")),
-        env.from_secret(
-            "AWS_ENDPOINT_URL", SecretKeyRef(secret, "AWS_ENDPOINT_URL"), optional=True
-        ),
-        env.from_secret("AWS_REGION", SecretKeyRef(secret, "AWS_REGION"), optional=True),
+        env.setting_from_secret(setting, SecretKeyRef(secret, key), optional=optional)
+        for setting, key, optional in (
+            ("s3_access_key_id", env.S3_ACCESS_KEY_ID, False),
+            ("s3_secret_access_key", env.S3_SECRET_ACCESS_KEY, False),
+            ("s3_endpoint_url", env.S3_ENDPOINT_URL, True),
+            ("s3_region", env.S3_REGION, True),
+        )
     ]
 
 
 def _server_features_env(server: Server) -> list[dict[str, Any]]:
     variables = []
     if server.auth and server.auth.api_key_secret:
-        variables.append(env.from_secret("PREDICTION_API_KEY", server.auth.api_key_secret))
+        variables.append(env.setting_from_secret("api_keys", server.auth.api_key_secret))
     if server.auth and server.auth.jwt:
         jwt = server.auth.jwt
-        variables.append(env.from_secret("PREDICTION_JWT_KEY", jwt.key_secret))
+        variables.append(env.setting_from_secret("jwt_key", jwt.key_secret))
         if jwt.algorithms:
-            variables.append(env.value("PREDICTION_JWT_ALGORITHMS", ",".join(jwt.algorithms)))
-        if jwt.audience:
-            variables.append(env.value("PREDICTION_JWT_AUDIENCE", jwt.audience))
+            variables.append(env.setting("jwt_algorithms", ",".join(jwt.algorithms)))
+        variables.append(env.setting("jwt_audience", jwt.audience))
         if jwt.issuer:
-            variables.append(env.value("PREDICTION_JWT_ISSUER", jwt.issuer))
+            variables.append(env.setting("jwt_issuer", jwt.issuer))
     if server.cache:
-        variables.append(env.from_secret("PREDICTION_REDIS_URL", server.cache.redis_url_secret))
-        variables.append(env.value("PREDICTION_CACHE_TTL_SECONDS", server.cache.ttl_seconds))
+        variables.append(env.setting_from_secret("redis_url", server.cache.redis_url_secret))
+        variables.append(env.setting("cache_ttl_seconds", server.cache.ttl_seconds))
     if server.prediction_log:
         log = server.prediction_log
-        variables.append(env.from_secret("PREDICTION_POSTGRES_URL", log.postgres_url_secret))
-        variables.append(env.value("PREDICTION_LOG_RETENTION_DAYS", log.retention_days))
+        variables.append(env.setting_from_secret("database_url", log.postgres_url_secret))
+        variables.append(env.setting("predlog_retention_days", log.retention_days))
     return variables
 
 

@@ -7,13 +7,13 @@ from typing import Any
 from forecastops.builders.meta import object_meta
 from forecastops.names import (
     LABEL_SCRAPE,
-    METRICS_PATH,
     SERVER_PORT_NAME,
     Component,
     common_labels,
     service_name,
 )
 from forecastops.spec import ObjectRef, ServiceMonitorSpec
+from model_server.contract import METRICS_PATH
 
 
 def build_service_monitor(owner: ObjectRef, monitor: ServiceMonitorSpec) -> dict[str, Any]:

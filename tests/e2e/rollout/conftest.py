@@ -21,7 +21,6 @@ from devenv.rollouts import (
     Operator,
     Servers,
 )
-from model_server.training import TrainResult, train_sample
 
 
 @pytest.fixture(scope="session")
@@ -80,12 +79,6 @@ def operator(cluster, installed, namespace, prometheus, tmp_path) -> Iterator[Op
     operator.stop()
     forbidden = [line for line in operator.text().splitlines() if " 403 " in line]
     assert not forbidden, "the operator was refused:\n" + "\n".join(forbidden[:10])
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
-    out = tmp_path_factory.mktemp("e2e-model")
-    return train_sample(out, stores=2, items=3, days=120, trees=10, max_depth=3, progress=False)
 
 
 @pytest.fixture

@@ -7,12 +7,10 @@ exactly the schema production has.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import psycopg
 from forecastops.backup.settings import (
@@ -30,17 +28,6 @@ from model_server import predlog
 
 NAME = "store-demand"
 PREFIX = "backups/"
-
-
-def migrate_prediction_log(url: str) -> None:
-    """The model server's migrations and today's partitions, as a starting pod applies them."""
-
-    async def run() -> None:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            await predlog.migrate(conn)
-            await predlog.apply_retention(conn, datetime.now(UTC).date(), 30)
-
-    asyncio.run(run())
 
 
 def write_predictions(url: str, rows: int, *, features: bool = True, start: int = 0) -> None:

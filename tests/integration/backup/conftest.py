@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from backup_support import Destination, migrate_prediction_log
+from backup_support import Destination
 
+from devenv.predlog import migrate_prediction_log
 from devenv.services import S3, Postgres
 
 

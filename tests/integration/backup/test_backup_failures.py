@@ -33,7 +33,7 @@ def test_a_backup_killed_midway_leaves_no_manifest_and_restore_refuses_it(
 ) -> None:
     # Given a prediction log whose dump is several upload parts long, uploaded slowly
     write_predictions(predlog_db, 100_000)
-    env = destination.env(PREDICTION_POSTGRES_URL=predlog_db)
+    env = destination.env(FORECASTOPS_BACKUP_DATABASE_URL=predlog_db)
     backup = subprocess.Popen(
         [sys.executable, "-m", "forecastops.backup", "backup", "--part-size-mib", "5",
          "--max-upload-rate", str(2 * 1024 * 1024),
@@ -96,7 +96,7 @@ def test_wrong_credentials_give_a_clear_error_and_delete_nothing(
         run_backup(destination.backup_config(predlog_db, prune=False), clock=lambda w=when: w)
     before = destination.objects()
     env = destination.env(
-        PREDICTION_POSTGRES_URL=predlog_db,
+        FORECASTOPS_BACKUP_DATABASE_URL=predlog_db,
         AWS_SECRET_ACCESS_KEY="not-the-secret",
         FORECASTOPS_BACKUP_RETENTION_DAYS="1",
     )
@@ -172,7 +172,7 @@ def test_a_missing_manifest_object_makes_the_backup_damaged(
 def test_an_unreachable_database_fails_before_anything_is_written(
     destination: Destination, model_file: Path
 ) -> None:
-    env = destination.env(PREDICTION_POSTGRES_URL="postgresql://nobody@127.0.0.1:1/none")
+    env = destination.env(FORECASTOPS_BACKUP_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     result = run_cli("backup", "--stable-model-uri", model_file.as_uri(), env=env)
     assert result.returncode == ExitCode.DATABASE, result.stderr
     assert "cannot connect to the database" in result.stderr
@@ -193,7 +193,7 @@ def test_usage_errors_exit_2(destination: Destination) -> None:
 def test_sigterm_stops_a_backup_cleanly(destination: Destination, predlog_db: str) -> None:
     """Kubernetes stops a Job with SIGTERM: the upload is aborted, pg_dump ends, exit 130."""
     write_predictions(predlog_db, 100_000)
-    env = destination.env(PREDICTION_POSTGRES_URL=predlog_db)
+    env = destination.env(FORECASTOPS_BACKUP_DATABASE_URL=predlog_db)
     backup = subprocess.Popen(
         [sys.executable, "-m", "forecastops.backup", "backup", "--part-size-mib", "5",
          "--max-upload-rate", str(2 * 1024 * 1024)],

@@ -96,7 +96,9 @@ def test_a_backup_applies_retention_after_it_completes(
     now = datetime.now(UTC)
     old = _backup_at(destination, predlog_db, now - 9 * DAY)
     recent = _backup_at(destination, predlog_db, now - 2 * DAY)
-    env = destination.env(PREDICTION_POSTGRES_URL=predlog_db, FORECASTOPS_BACKUP_RETENTION_DAYS="7")
+    env = destination.env(
+        FORECASTOPS_BACKUP_DATABASE_URL=predlog_db, FORECASTOPS_BACKUP_RETENTION_DAYS="7"
+    )
 
     dry = run_cli("prune", "--dry-run", env=env)
     assert dry.returncode == 0 and f"Would delete backup {old}" in dry.stderr

@@ -23,16 +23,9 @@ from devenv.paths import free_port
 from model_server.app import ModelServerApp
 from model_server.main import build_app
 from model_server.settings import ServerSettings
-from model_server.training import TrainResult, train_sample
+from model_server.training import TrainResult
 
 API_KEY = "integration-test-key"
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
-    """2 stores x 3 items x 120 days, 10 trees of depth 3: about a second to train."""
-    out = tmp_path_factory.mktemp("tiny-model")
-    return train_sample(out, stores=2, items=3, days=120, trees=10, max_depth=3, progress=False)
 
 
 @pytest.fixture

@@ -166,14 +166,28 @@ def kit(cluster) -> Kit:
 def installed(cluster, kit: Kit) -> None:
     """The ForecastModel CRD, the optional CRDs the operator detects, and its RBAC."""
     kit.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    kit.kubectl("wait", "--for=condition=Established", "crd/forecastmodels.forecastops.io")
+    established(kit, "forecastmodels.forecastops.io")
     crds.install(cluster, "vpa")
     kit.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(_servicemonitor_crd()))
-    kit.kubectl("wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com")
+    established(kit, "servicemonitors.monitoring.coreos.com")
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
     kit.kubectl("apply", "-f", "-", input=json.dumps(namespace))
     for file in ("operator-role.yaml", "operator-binding.yaml"):
         kit.kubectl("apply", "-f", str(REPO / "deploy" / "rbac" / file))
+
+
+def established(kit: Kit, crd: str) -> None:
+    """Wait for a CRD just applied: `kubectl wait` fails at once while it is not yet listed."""
+    wait_for(
+        lambda: (
+            kit.kubectl(
+                "wait", "--for=condition=Established", f"crd/{crd}", "--timeout=10s", check=False
+            ).returncode
+            == 0
+        ),
+        timeout=60,
+        what=f"CRD {crd} Established",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -114,7 +114,7 @@ def test_scheduled_backups_show_in_the_status_and_a_failure_turns_health_false(
         "key": "AWS_ACCESS_KEY_ID",
     }
     assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "backup-store"
-    assert env["PREDICTION_POSTGRES_URL"]["valueFrom"]["secretKeyRef"] == {
+    assert env["FORECASTOPS_BACKUP_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
         "name": "prediction-log",
         "key": "url",
     }

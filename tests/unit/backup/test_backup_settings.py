@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 from forecastops.backup.errors import UsageError
-from forecastops.backup.settings import PREDICTION_LOG_TABLES, ArtifactRef, MiB, load_settings
+from forecastops.backup.settings import (
+    PREDICTION_LOG_TABLES,
+    ArtifactRef,
+    BackupSettings,
+    MiB,
+    load_settings,
+)
 
 SHA = "ab" * 32
 
@@ -16,7 +22,7 @@ CRONJOB_ENV = {
     "FORECASTOPS_BACKUP_REGION": "eu-west-1",
     "AWS_ACCESS_KEY_ID": "AKID",
     "AWS_SECRET_ACCESS_KEY": "TOPSECRETVALUE",
-    "PREDICTION_POSTGRES_URL": "postgresql://app:DBPASSWORD@pg/predlog",
+    "FORECASTOPS_BACKUP_DATABASE_URL": "postgresql://app:DBPASSWORD@pg/predlog",
     "FORECASTOPS_BACKUP_RETENTION_DAYS": "14",
     "FORECASTOPS_BACKUP_STABLE_MODEL_URI": "s3://models/v7/model.onnx",
     "FORECASTOPS_BACKUP_STABLE_MODEL_SHA256": f"sha256:{SHA.upper()}",
@@ -73,10 +79,41 @@ def test_flags_override_the_environment() -> None:
     assert config.name == "store-demand"  # None means "flag not given"
 
 
-def test_the_model_servers_variable_name_works_too(monkeypatch: pytest.MonkeyPatch) -> None:
+SHA = "ab" * 32
+SAMPLES = {  # one valid value per setting, as text in the environment
+    "name": "m", "bucket": "b", "prefix": "p/", "endpoint": "http://s3:1", "region": "r",
+    "access_key_id": "k", "secret_access_key": "s", "session_token": "t",
+    "database_url": "postgresql://x@y/z", "target_url": "postgresql://x@y/t", "tables": "t",
+    "retention_days": "7", "compress_level": "5", "part_size_mib": "8",
+    "max_upload_bytes_per_second": "100", "pg_bindir": "/usr/bin",
+    "stable_model_uri": "s3://m/a.onnx", "stable_model_sha256": SHA,
+    "canary_model_uri": "s3://m/b.onnx", "canary_model_sha256": SHA,
+    "model_s3_endpoint": "http://models:9000", "model_s3_region": "r",
+    "model_access_key_id": "mk", "model_secret_access_key": "ms",
+}  # fmt: skip
+
+
+def test_every_setting_has_a_sample() -> None:
+    assert set(SAMPLES) == set(BackupSettings.model_fields)
+
+
+@pytest.mark.parametrize("setting", sorted(SAMPLES))
+def test_every_setting_is_read_from_the_variable_the_cronjob_sets(
+    setting: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`env_name` is how the operator names the CronJob's variables: each must arrive."""
+    monkeypatch.setenv(BackupSettings.env_name(setting), SAMPLES[setting])
+    read = getattr(load_settings(), setting)
+    if hasattr(read, "get_secret_value"):
+        read = read.get_secret_value()
+    assert (",".join(read) if isinstance(read, tuple) else str(read)) == SAMPLES[setting]
+
+
+def test_the_server_s_variable_is_not_the_backup_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backup's database is its own setting: a server variable in the pod is no source."""
     monkeypatch.setenv("PREDICTION_DATABASE_URL", "postgresql://x@y/z")
-    settings = load_settings(name="m", bucket="b")
-    assert settings.backup_config().source.database_url.get_secret_value() == "postgresql://x@y/z"
+    with pytest.raises(UsageError, match="FORECASTOPS_BACKUP_DATABASE_URL"):
+        load_settings(name="m", bucket="b").backup_config()
 
 
 def test_model_store_keys_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:

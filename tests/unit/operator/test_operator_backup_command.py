@@ -104,7 +104,7 @@ def test_every_variable_the_cronjob_sets_is_one_the_backup_reads(production_cont
 
 
 def test_the_cronjob_gives_credentials_only_by_secret_reference(production_container):
-    secret = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PREDICTION_POSTGRES_URL"}
+    secret = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FORECASTOPS_BACKUP_DATABASE_URL"}
     by_name = {v["name"]: v for v in production_container["env"]}
     for name in secret:
         assert "value" not in by_name[name] and by_name[name]["valueFrom"]["secretKeyRef"]

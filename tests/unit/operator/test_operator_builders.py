@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fmsamples import MODEL, body_with, example
+from forecastops.backup.settings import BackupSettings
 from forecastops.builders.cronjob import build_backup_cronjob
 from forecastops.builders.deployment import build_deployment
 from forecastops.builders.service import build_service
@@ -17,8 +18,14 @@ from forecastops.kinds import OPTIONAL_KINDS, Capabilities
 from forecastops.names import LABEL_REVISION, LABEL_ROLE, Role
 from forecastops.revision import compute_revision
 
+from model_server import contract
+
 EVERYTHING = Capabilities(frozenset(OPTIONAL_KINDS))
-SECRET_ENV = {"PREDICTION_API_KEY", "PREDICTION_REDIS_URL", "PREDICTION_POSTGRES_URL"}
+SECRET_ENV = {contract.env_name(s) for s in contract.settings() if contract.is_secret(s)} | {
+    BackupSettings.env_name(name)
+    for name, field in BackupSettings.model_fields.items()
+    if "SecretStr" in str(field.annotation)
+}
 
 
 def children_of(fm, capabilities=EVERYTHING) -> dict[str, dict[str, Any]]:
@@ -163,8 +170,7 @@ def test_secrets_are_only_ever_referenced(name, parse):
     for pod in _pod_specs(children_of(parse(example(name))).values()):
         for container in pod["containers"]:
             for variable in container.get("env", []):
-                secret = variable["name"] in SECRET_ENV or "ACCESS_KEY" in variable["name"]
-                if secret:
+                if variable["name"] in SECRET_ENV:
                     assert "value" not in variable and "secretKeyRef" in variable["valueFrom"]
 
 
@@ -174,8 +180,8 @@ def test_model_server_container_runs_the_documented_command(parse):
     assert container["command"] == ["forecast-server"]
     assert container["args"][:4] == ["--model-uri", MODEL["uri"], "--model-name", "store-demand"]
     assert container["args"][-2:] == ["--port", "8000"]
-    assert container["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": contract.READY_PATH, "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": contract.LIVE_PATH, "port": "http"}
     env = _env(children["Deployment"])
     assert {"PREDICTION_REVISION", "PREDICTION_MODEL_SHA256", "PREDICTION_MODEL_VERSION"} <= set(
         env

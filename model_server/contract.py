@@ -1,0 +1,88 @@
+"""The model server's contract with whoever starts it: the operator, a chart, a person.
+
+One definition, imported by both sides. The operator's Deployment builder spells no
+setting, flag or path of its own: it asks this module, so a renamed setting breaks the
+operator's unit tests instead of a user's pod.
+
+- Settings are `ServerSettings`' fields. The environment variable of a field is the
+  prefix plus the field's name in capitals (pydantic-settings' rule): ``api_keys`` is
+  ``PREDICTION_API_KEYS``. `env_name` gives it and refuses a field that does not exist.
+- Secret settings (`is_secret`) are only ever set from a Secret, never as a plain value.
+- A few settings are also command-line flags (`CLI_FLAGS`); `cli_args` writes them.
+- The server refuses to start on a ``PREDICTION_*`` variable that is no setting
+  (`unknown_variables`), naming the closest known one: a misspelt setting is never
+  silently dropped.
+- Paths the kubelet and Prometheus use: `LIVE_PATH`, `READY_PATH`, `METRICS_PATH`.
+
+Nothing here imports more than pydantic: the operator's image has no server extra.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+
+from model_server.settings import ServerSettings
+
+ENV_PREFIX: str = ServerSettings.model_config["env_prefix"]
+
+CLI_FLAGS: tuple[str, ...] = ("model_uri", "model_name", "host", "port", "workers")
+"""Settings that are also flags of ``forecast-server`` (``--model-uri``, ...)."""
+
+LIVE_PATH = "/v2/health/live"
+READY_PATH = "/v2/health/ready"
+METRICS_PATH = "/metrics"
+
+
+def settings() -> tuple[str, ...]:
+    """Every setting's field name."""
+    return tuple(ServerSettings.model_fields)
+
+
+def env_name(setting: str) -> str:
+    """The environment variable of `setting`; KeyError naming the closest setting if none."""
+    if setting not in ServerSettings.model_fields:
+        raise KeyError(f"the model server has no setting {setting!r}{_hint(setting, settings())}")
+    return f"{ENV_PREFIX}{setting.upper()}"
+
+
+def is_secret(setting: str) -> bool:
+    """Whether `setting` holds a secret (a key, a URL with a password): never a plain value."""
+    env_name(setting)  # raises for no such setting
+    return "SecretStr" in str(ServerSettings.model_fields[setting].annotation)
+
+
+def flag(setting: str) -> str:
+    """The command-line flag of `setting` (``model_uri`` -> ``--model-uri``)."""
+    if setting not in CLI_FLAGS:
+        raise KeyError(f"{setting!r} is not a flag of forecast-server; flags: {CLI_FLAGS}")
+    return "--" + setting.replace("_", "-")
+
+
+def cli_args(**values: object) -> list[str]:
+    """The flags for `values`, in `CLI_FLAGS` order: ``cli_args(port=8000)``."""
+    unknown = values.keys() - set(CLI_FLAGS)
+    if unknown:
+        flag(sorted(unknown)[0])  # raises, naming it
+    return [
+        part
+        for setting in CLI_FLAGS
+        if setting in values
+        for part in (flag(setting), str(values[setting]))
+    ]
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One message per ``PREDICTION_*`` variable of `environ` that is no setting."""
+    known = {env_name(name) for name in settings()}
+    problems = []
+    for variable in sorted(environ):
+        upper = variable.upper()  # pydantic-settings reads names case-insensitively
+        if upper.startswith(ENV_PREFIX) and upper not in known:
+            problems.append(f"{variable} is not a setting{_hint(upper, sorted(known))}")
+    return problems
+
+
+def _hint(word: str, candidates: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
