@@ -56,6 +56,10 @@ RUNC = "/usr/sbin/runc"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 TOOLS = ("podman", "buildah", "mmdebstrap", RUNC)
 RECIPE_LABEL = "io.forecastops.standin-recipe"
+# buildah 1.28 reuses a cached RUN layer even when a file bind-mounted into it changed
+# (BuildKit would not): the images carry the hash of hack/docker, and a change rebuilds
+# without the layer cache.
+MOUNTED_LABEL = "io.forecastops.mounted-scripts"
 
 # --- the stand-in base: what the real python:3.11-slim-bookworm is, from Debian packages
 STANDIN_PACKAGES = (
@@ -259,7 +263,16 @@ def project_version() -> str:
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
-def buildah_argv(dockerfile: str, tag: str) -> list[str]:
+def mounted_scripts_hash() -> str:
+    """The hash of hack/docker, whose files the Dockerfiles' RUN steps bind-mount."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "hack" / "docker").rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def buildah_argv(dockerfile: str, tag: str, *, no_cache: bool = False) -> list[str]:
     argv = [
         "buildah",
         "bud",
@@ -273,6 +286,9 @@ def buildah_argv(dockerfile: str, tag: str) -> list[str]:
         "--pull=never",  # the base is local: a real one, or the stand-in
         "--build-arg",
         f"VERSION={project_version()}",
+        "--label",
+        f"{MOUNTED_LABEL}={mounted_scripts_hash()}",
+        *(["--no-cache"] if no_cache else []),
     ]
     if CA_BUNDLE.exists():  # the RUN steps only: no layer keeps a bind mount
         argv += ["-v", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
@@ -283,12 +299,13 @@ def build_image(tag: str) -> float:
     """Build one image from its Dockerfile; the seconds it took."""
     dockerfile = DOCKERFILES[tag]
     started = time.monotonic()
-    log(f"building {tag} from {dockerfile}")
+    stale = image_exists(tag) and image_labels(tag).get(MOUNTED_LABEL) != mounted_scripts_hash()
+    log(f"building {tag} from {dockerfile}" + (" (hack/docker changed: no cache)" if stale else ""))
     logfile = cache_dir() / "images" / f"build-{Path(dockerfile).suffix.lstrip('.')}.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with logfile.open("w") as out:
         done = subprocess.run(
-            buildah_argv(dockerfile, tag),
+            buildah_argv(dockerfile, tag, no_cache=stale),
             cwd=REPO,
             env=container_env(),
             stdin=subprocess.DEVNULL,
