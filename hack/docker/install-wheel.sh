@@ -12,6 +12,11 @@
 #   install-wheel.sh install WHEELS EXTRA PREFIX
 #       Create a virtual environment at PREFIX, without pip, and install forecastops[EXTRA]
 #       from WHEELS only (no index), then check that the dependencies are consistent.
+#       Then slim it (docs/images.md has the numbers): no test suites of the dependencies,
+#       only the botocore service models that S3 and its credential providers load, and
+#       bytecode for what the image runs (the server image never imports the Kubernetes
+#       client, which only forecastctl's cluster commands use: it stays installed,
+#       uncompiled).
 #
 # Uses the python on PATH (pip 22.3 or later, for --python).
 set -eu
@@ -32,8 +37,33 @@ install() {
     wheels=$1 extra=$2 prefix=$3
     python -m venv --without-pip "$prefix"
     python -m pip --python "$prefix/bin/python" install --disable-pip-version-check \
-        --no-index --find-links "$wheels" "forecastops[$extra]"
+        --no-compile --no-index --find-links "$wheels" "forecastops[$extra]"
     python -m pip --python "$prefix/bin/python" check --disable-pip-version-check
+    slim "$extra" "$prefix"
+}
+
+# botocore's service models: S3 (models and backups), and what boto3's default credential
+# chain may load (STS for web identity / IRSA and assumed roles, SSO, sign-in).
+BOTOCORE_SERVICES="s3 sts sso sso-oidc signin"
+
+slim() {
+    extra=$1 prefix=$2
+    site=$("$prefix/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+    # The dependencies' own test suites (numpy's alone is ~17 MB); nothing imports them.
+    find "$site" -mindepth 2 -type d -name tests -prune -exec rm -rf {} +
+    if [ -d "$site/botocore/data" ]; then
+        for service in "$site"/botocore/data/*/; do
+            case " $BOTOCORE_SERVICES " in
+                *" $(basename "$service") "*) ;;
+                *) rm -rf "$service" ;;
+            esac
+        done
+    fi
+    # Bytecode, compiled once here: the root file system is read-only at run time.
+    case $extra in
+        server) "$prefix/bin/python" -m compileall -q -j 0 -x '/site-packages/kubernetes/' "$site" ;;
+        *) "$prefix/bin/python" -m compileall -q -j 0 "$site" ;;
+    esac
 }
 
 [ $# -ge 1 ] || usage
