@@ -240,14 +240,16 @@ def start_podman(
     workdir: Path,
     *,
     image: str | None = None,
-    podman: list[str] | None = None,
+    image_env: Mapping[str, str] | None = None,
+    files: Mapping[Path, str] | None = None,
 ) -> PodmanContainer:
     """`container` in podman from `image` (default: the container's), restricted as the
-    pod's and the container's security contexts say."""
+    pod's and the container's security contexts say. `image_env` and `files` (host path:
+    container path, mounted read-only) add what a test bed's image would have."""
     from devenv import images
 
-    podman = podman or images.podman_argv()
-    env = resolve_env(container, read_secret)
+    podman = images.podman_argv()
+    env = {**(image_env or {}), **resolve_env(container, read_secret)}
     name = f"forecastops-pod-{os.getpid()}-{int(time.monotonic() * 1000)}"
     run = [*podman, "run", "--rm", "--name", name, "--network", "host", "--pull", "never"]
     run += security_flags(container, pod_spec)
@@ -257,6 +259,8 @@ def start_podman(
             run += ["--tmpfs", f"{mount['mountPath']}:rw,mode=1777"]
         else:
             raise ContainerConfigError(f"volume {mount['name']}: only emptyDir is supported")
+    for source, target in (files or {}).items():
+        run += ["--volume", f"{source}:{target}:ro"]
     for variable in env:  # values from the podman process's environment, never on a command line
         run += ["--env", variable]
     if "command" in container:
@@ -267,7 +271,7 @@ def start_podman(
     with started.log.open("wb") as log:
         started.process = subprocess.Popen(
             run,
-            env={**os.environ, **env},
+            env={**images.container_env(), **env},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -259,13 +259,28 @@ def written_deployment(kit, name: str, namespace: str) -> dict[str, Any]:
     )
 
 
-def start_container(kit, namespace: str, deployment: dict, bed: Bed, stem: str):
-    """The Deployment's one container as a process, with the test CA as the image's."""
+def start_container(
+    kit, namespace: str, deployment: dict, bed: Bed, stem: str, image: str | None = None
+) -> pods.Container:
+    """The Deployment's one container: a process, or in `image` under podman. The test
+    CA stands in for the image's CA bundle."""
     workdir = bed.workdir / stem
     workdir.mkdir()
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    image_env = {"SSL_CERT_FILE": str(bed.https.ca_file)}
-    return pods.start_process(container, secret_reader(kit, namespace), workdir, image_env)
+    pod = deployment["spec"]["template"]["spec"]
+    container, secrets = pod["containers"][0], secret_reader(kit, namespace)
+    if image is None:
+        image_env = {"SSL_CERT_FILE": str(bed.https.ca_file)}
+        return pods.start_process(container, secrets, workdir, image_env)
+    ca = "/etc/forecastops-test/ca.crt"
+    return pods.start_podman(
+        container,
+        pod,
+        secrets,
+        workdir,
+        image=image,
+        image_env={"SSL_CERT_FILE": ca},
+        files={bed.https.ca_file: ca},
+    )
 
 
 @pytest.fixture
@@ -352,9 +367,15 @@ def check_prediction_log(bed: Bed, revision: str, request_id: str, expired: date
 
 
 # --- the tests ------------------------------------------------------------------------------
+@pytest.fixture(params=["process", "image"])
+def runtime(request: pytest.FixtureRequest) -> str | None:
+    """None: the container as a process; else the server image, run by podman."""
+    return request.getfixturevalue("server_image") if request.param == "image" else None
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.stem)
 def test_the_server_the_operator_wrote_does_what_the_resource_asked(
-    example: Path, kit, operator, namespace: str, bed: Bed, started
+    example: Path, runtime: str | None, kit, operator, namespace: str, bed: Bed, started
 ) -> None:
     body = bed.prepare(yaml.safe_load(example.read_text()))
     create_secrets(kit, namespace, bed.secrets)
@@ -368,7 +389,7 @@ def test_the_server_the_operator_wrote_does_what_the_resource_asked(
         migrate_prediction_log(bed.database_url, old_partitions=(expired,))
     deployment = written_deployment(kit, name, namespace)
     revision = deployment["spec"]["template"]["metadata"]["labels"]["forecastops.io/revision"]
-    process = start_container(kit, namespace, deployment, bed, "pod")
+    process = start_container(kit, namespace, deployment, bed, "pod", image=runtime)
     started.append(process)
     process.wait_ready(timeout=60)
     assert "is not a setting" not in process.text()
