@@ -53,7 +53,23 @@ def main(argv: list[str] | None = None) -> int:
         args.arguments = unknown + args.arguments
     elif unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    return args.run(args)
+    try:
+        return args.run(args)
+    except ModuleNotFoundError as missing:
+        # The server image carries forecastctl for backups only: no Kubernetes client, no
+        # training stack. Say which extra brings what a command needs.
+        extra = _EXTRAS.get((missing.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"forecastctl {args.command}: needs {missing.name}, which this installation "
+            f"lacks: pip install 'forecastops[{extra}]'",
+            file=sys.stderr,
+        )
+        return 2
+
+
+_EXTRAS = {"kubernetes": "cli", "sklearn": "train", "skl2onnx": "train", "onnx": "train"}
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ import sys
 import types
 from datetime import UTC, datetime
 
+import pytest
 from forecastops.cli import build_parser, main, render_status
 
 NOW = datetime(2026, 3, 2, 10, 5, tzinfo=UTC)
@@ -93,3 +94,17 @@ def test_train_sample_calls_the_model_servers_trainer(monkeypatch, tmp_path, cap
 def test_status_takes_the_usual_kubectl_flags():
     args = build_parser().parse_args(["status", "store-demand", "-n", "retail", "-o", "yaml"])
     assert (args.name, args.namespace, args.output) == ("store-demand", "retail", "yaml")
+
+
+def test_a_command_whose_library_is_missing_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server image has forecastctl for backups, without the Kubernetes client."""
+    from forecastops import cli
+
+    def without_kubernetes(args: object) -> int:
+        raise ModuleNotFoundError("No module named 'kubernetes'", name="kubernetes")
+
+    monkeypatch.setattr(cli, "run_status", without_kubernetes)
+    assert cli.main(["status", "store-demand"]) == 2
+    assert "pip install 'forecastops[cli]'" in capsys.readouterr().err
