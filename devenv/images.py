@@ -56,10 +56,12 @@ RUNC = "/usr/sbin/runc"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 TOOLS = ("podman", "buildah", "mmdebstrap", RUNC)
 RECIPE_LABEL = "io.forecastops.standin-recipe"
-# buildah 1.28 reuses a cached RUN layer even when a file bind-mounted into it changed
-# (BuildKit would not): the images carry the hash of hack/docker, and a change rebuilds
-# without the layer cache.
-MOUNTED_LABEL = "io.forecastops.mounted-scripts"
+# buildah 1.28 keys a cached RUN layer without the content of what is bind-mounted into it
+# (BuildKit includes it): the final stage's install, which mounts the build stage's wheels
+# and hack/docker, would be reused from an older build after a source change. So each image
+# carries the hash of its build context and Dockerfile, and a change rebuilds it without the
+# layer cache (pip's download cache, a cache mount, is kept).
+CONTEXT_LABEL = "io.forecastops.context"
 
 # --- the stand-in base: what the real python:3.11-slim-bookworm is, from Debian packages
 STANDIN_PACKAGES = (
@@ -263,12 +265,23 @@ def project_version() -> str:
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
-def mounted_scripts_hash() -> str:
-    """The hash of hack/docker, whose files the Dockerfiles' RUN steps bind-mount."""
+def context_hash(dockerfile: str) -> str:
+    """The hash of the Dockerfile and of every file of the build context it can see: the
+    paths .dockerignore keeps (`!path` lines), without bytecode."""
+    keep = [
+        line[1:].strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    ]
+    files = [REPO / dockerfile, REPO / ".dockerignore"]
+    for entry in keep:
+        path = REPO / entry
+        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     digest = hashlib.sha256()
-    for path in sorted((REPO / "hack" / "docker").rglob("*")):
-        if path.is_file():
-            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    for path in files:
+        if "__pycache__" in path.parts or path.suffix in {".pyc", ".pyo", ".pyd"}:
+            continue
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -287,7 +300,7 @@ def buildah_argv(dockerfile: str, tag: str, *, no_cache: bool = False) -> list[s
         "--build-arg",
         f"VERSION={project_version()}",
         "--label",
-        f"{MOUNTED_LABEL}={mounted_scripts_hash()}",
+        f"{CONTEXT_LABEL}={context_hash(dockerfile)}",
         *(["--no-cache"] if no_cache else []),
     ]
     if CA_BUNDLE.exists():  # the RUN steps only: no layer keeps a bind mount
@@ -299,8 +312,15 @@ def build_image(tag: str) -> float:
     """Build one image from its Dockerfile; the seconds it took."""
     dockerfile = DOCKERFILES[tag]
     started = time.monotonic()
-    stale = image_exists(tag) and image_labels(tag).get(MOUNTED_LABEL) != mounted_scripts_hash()
-    log(f"building {tag} from {dockerfile}" + (" (hack/docker changed: no cache)" if stale else ""))
+    # Not built yet: nothing of ours is cached either (a cached layer of an earlier image of
+    # that name would be as stale).
+    stale = not image_exists(tag) or image_labels(tag).get(CONTEXT_LABEL) != context_hash(
+        dockerfile
+    )
+    log(
+        f"building {tag} from {dockerfile}"
+        + (" (sources changed: no layer cache)" if stale else "")
+    )
     logfile = cache_dir() / "images" / f"build-{Path(dockerfile).suffix.lstrip('.')}.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with logfile.open("w") as out:
