@@ -6,8 +6,6 @@ base's size (devenv.images.REAL_SLIM_BASE_BYTES, an estimate erring on the large
 
 from __future__ import annotations
 
-import pytest
-
 from devenv.images import size_of
 
 MB = 1_000_000
@@ -15,11 +13,6 @@ SERVER_TARGET = 450 * MB
 OPERATOR_TARGET = 450 * MB
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="~497 MB: the Kubernetes client and its aiohttp stack (~91 MB) are base dependencies"
-    " of forecastops, which the server image never imports (docs/images.md)",
-)
 def test_the_server_image_is_at_most_450_mb(server_image: str) -> None:
     size = size_of(server_image)
     assert size.on_real_base <= SERVER_TARGET, size.line()
