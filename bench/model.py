@@ -63,7 +63,7 @@ def prepare(peer_python: Path | None, log=print) -> ModelFiles:
         log(f"[model] training the sample model into {out} (10-30 s)")
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "model_server.training", "--out", str(out), "--no-progress"],
+            [sys.executable, "-m", "model_training.train", "--out", str(out), "--no-progress"],
             check=True,
             cwd=REPO,
             timeout=900,
@@ -91,7 +91,7 @@ def prepare(peer_python: Path | None, log=print) -> ModelFiles:
 
 def _holdout_rows(out: Path, metadata: dict) -> Path:
     """The holdout feature rows, built in this venv when no peer venv made them."""
-    from model_server import demand
+    from model_training import demand
 
     path = out / "x_test.npy"
     if not path.exists():

@@ -95,7 +95,7 @@ def install_chart(cluster: LocalCluster) -> None:
 
 
 def train(out: Path, variant: str):
-    from model_server.training import train_sample
+    from model_training.train import train_sample
 
     result = train_sample(out, variant=variant, stores=8, items=15, days=540)
     console.print(
@@ -107,7 +107,7 @@ def train(out: Path, variant: str):
 
 def show_forecasts(url: str) -> None:
     """A week of one store's item, as the model sees it: named features per row."""
-    from model_server.demand import FEATURE_NAMES, build_features, generate_panel
+    from model_training.demand import FEATURE_NAMES, build_features, generate_panel
 
     x, actual, _ = build_features(generate_panel(stores=1, items=1, days=120, seed=2026))
     rows = [dict(zip(FEATURE_NAMES, map(float, r), strict=True)) for r in x[-7:]]
@@ -130,7 +130,7 @@ def show_forecasts(url: str) -> None:
 
 def follow(kit: Kit, until: set[str], timeout: float) -> dict:
     """Print each change of the rollout until its phase is in `until`."""
-    from forecastops.cli_rollout import render_text
+    from forecastops.cli.rollout import render_text
 
     deadline = time.monotonic() + timeout
     last = ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model_server.training import TrainResult, train_sample
+from model_training.train import TrainResult, train_sample
 
 
 @pytest.fixture(scope="session")

@@ -26,12 +26,12 @@ from typing import Any, TypeVar
 
 import httpx
 import yaml
-from forecastops.config import OperatorSettings
-from forecastops.revision import compute_revision
+from forecastops.kube.revision import compute_revision
+from forecastops.runtime.config import OperatorSettings
 from forecastops.spec import parse_forecastmodel
 
 from devenv.paths import free_port
-from model_server.training import TrainResult
+from model_training.train import TrainResult
 
 OPERATOR_USER = "system:serviceaccount:forecastops:forecastops-operator"
 OPERATOR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:forecastops")

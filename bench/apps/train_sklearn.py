@@ -1,8 +1,8 @@
 """Train the sample model's scikit-learn estimator in a peer's venv and save it with joblib.
 
 Run by the benchmark as ``<peer-venv>/bin/python -m bench.apps.train_sklearn PARAMS OUT``
-with the repository on PYTHONPATH (for `model_server.demand`, pure numpy). It repeats
-`model_server.training.train` step for step (same panel, features, holdout split and
+with the repository on PYTHONPATH (for `model_training.demand`, pure numpy). It repeats
+`model_training.train.train` step for step (same panel, features, holdout split and
 estimator parameters, trees added in chunks of 10 with ``warm_start``) because a pickle
 made by the project's scikit-learn cannot be loaded by the peers' older one (KServe pins
 ~1.5). Writes ``model.joblib``, the holdout rows ``x_test.npy`` and this estimator's
@@ -19,9 +19,9 @@ import joblib
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from model_server import demand
+from model_training import demand
 
-CHUNK = 10  # as in model_server.training.train
+CHUNK = 10  # as in model_training.train.train
 
 
 def main(params_path: str, out_dir: str) -> int:

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from forecastops.cron import schedule_problem
-from forecastops.names import MAX_NAME_LENGTH
+from forecastops.kube.names import MAX_NAME_LENGTH
 from forecastops.quantity import parse_quantity
 from forecastops.rollout.spec import RolloutSpec, RolloutSpecError, parse_rollout
 

@@ -62,8 +62,8 @@ IMAGES = {
             ("forecastctl", "backup"),
             ("forecastctl", "backup", "backup", "--name", "store-demand"),
         ),
-        present=("model_server.app", "onnxruntime", "psycopg", "boto3", "forecastops.cli"),
-        absent=("kopf",),
+        present=("model_server.app", "onnxruntime", "psycopg", "boto3", "forecastops.cli.main"),
+        absent=("kopf", "kubernetes", "sklearn"),
     ),
 }
 

@@ -125,7 +125,7 @@ _Bool: TypeAlias = _Compare | _Not | _Junction
 
 
 @dataclass(frozen=True)
-class Condition:
+class Expression:
     """A parsed condition; `holds(result)` evaluates it for one measured value."""
 
     text: str
@@ -147,9 +147,9 @@ class Condition:
         return self.text
 
 
-def parse_condition(text: str) -> Condition:
+def parse_condition(text: str) -> Expression:
     """Parse `text`; raises ConditionError naming the problem and its position."""
-    return Condition(text, _Parser(text).parse())
+    return Expression(text, _Parser(text).parse())
 
 
 class _Parser:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from forecastops.analysis.condition import Condition, ConditionError, parse_condition
+from forecastops.analysis.condition import ConditionError, Expression, parse_condition
 from forecastops.analysis.template import TemplateError, check_template
 
 
@@ -30,8 +30,8 @@ MetricSource: TypeAlias = PrometheusSource
 class MetricSpec:
     name: str
     source: MetricSource
-    success: Condition | None = None
-    failure: Condition | None = None
+    success: Expression | None = None
+    failure: Expression | None = None
 
 
 def parse_metric(raw: Mapping[str, Any]) -> MetricSpec:
@@ -65,5 +65,5 @@ def _source(raw: Mapping[str, Any]) -> MetricSource:
     return PrometheusSource(query, str(address).rstrip("/") if address else None)
 
 
-def _condition(text: object) -> Condition | None:
+def _condition(text: object) -> Expression | None:
     return parse_condition(str(text)) if text else None

@@ -13,7 +13,7 @@ from forecastops.builders.security import (
     tmp_mount,
     tmp_volume,
 )
-from forecastops.names import Component, backup_cronjob_name, common_labels
+from forecastops.kube.names import Component, backup_cronjob_name, common_labels
 from forecastops.spec import Backup, ModelSource, ObjectRef, PodInputs, Scheme, SecretKeyRef, Server
 
 CONTAINER = "backup"

@@ -12,7 +12,7 @@ from forecastops.builders.security import (
     tmp_mount,
     tmp_volume,
 )
-from forecastops.names import (
+from forecastops.kube.names import (
     LABEL_ROLE,
     SERVER_PORT,
     SERVER_PORT_NAME,

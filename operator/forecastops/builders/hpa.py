@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from forecastops.builders.meta import object_meta
-from forecastops.names import Component, Role, common_labels, deployment_name
+from forecastops.kube.names import Component, Role, common_labels, deployment_name
 from forecastops.spec import Autoscaling, ObjectRef
 
 

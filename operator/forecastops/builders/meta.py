@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forecastops.names import API_VERSION, KIND
+from forecastops.kube.names import API_VERSION, KIND
 from forecastops.spec import ObjectRef
 
 

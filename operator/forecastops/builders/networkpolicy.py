@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from forecastops.builders.meta import object_meta
-from forecastops.names import SERVER_PORT, Component, common_labels, selector_labels
+from forecastops.kube.names import SERVER_PORT, Component, common_labels, selector_labels
 from forecastops.spec import NetworkPolicySpec, ObjectRef
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from forecastops.builders.meta import object_meta
-from forecastops.names import (
+from forecastops.kube.names import (
     LABEL_SCRAPE,
     SERVER_PORT,
     SERVER_PORT_NAME,

@@ -6,7 +6,7 @@ from typing import Any
 
 from forecastops.builders.deployment import CONTAINER
 from forecastops.builders.meta import object_meta
-from forecastops.names import Component, Role, common_labels, deployment_name
+from forecastops.kube.names import Component, Role, common_labels, deployment_name
 from forecastops.spec import ObjectRef, VpaUpdateMode
 
 

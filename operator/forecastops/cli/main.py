@@ -7,14 +7,13 @@ import json
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from forecastops.cli_rollout import add_commands as add_rollout_commands
-from forecastops.cli_rollout import print_rollout
-from forecastops.names import GROUP, PLURAL, VERSION
+from forecastops.cli.rollout import add_commands as add_rollout_commands
+from forecastops.cli.rollout import print_rollout
+from forecastops.kube.names import GROUP, PLURAL, VERSION
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,11 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("arguments", nargs=argparse.REMAINDER)
     backup.set_defaults(run=run_backup)
 
-    train = commands.add_parser("train-sample", help="train and export the sample demand model")
-    train.add_argument("--out", required=True, type=Path, help="output directory")
-    train.add_argument("--variant", default="v1", help="v1, or v2 for a second version")
-    train.add_argument("--seed", type=int)
-    train.set_defaults(run=run_train_sample)
     return parser
 
 
@@ -69,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-_EXTRAS = {"kubernetes": "cli", "sklearn": "train", "skl2onnx": "train", "onnx": "train"}
+_EXTRAS = {"kubernetes": "cli"}
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -165,11 +159,3 @@ def run_backup(args: argparse.Namespace) -> int:
     from forecastops.backup.cli import main as backup_main
 
     return backup_main(args.arguments)
-
-
-def run_train_sample(args: argparse.Namespace) -> int:
-    from model_server.training import train_sample
-
-    result = train_sample(args.out, variant=args.variant, seed=args.seed)
-    print(f"Wrote {result.model_path} (sha256 {result.sha256})")
-    return 0

@@ -21,7 +21,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from forecastops.names import GROUP, PLURAL, VERSION
+from forecastops.kube.names import GROUP, PLURAL, VERSION
 from forecastops.rollout.observed import COMMAND_ANNOTATION, CommandKind
 from forecastops.rollout.runs import BACKGROUND, progress, step_run_name
 from forecastops.rollout.spec import RolloutSpecError, parse_rollout

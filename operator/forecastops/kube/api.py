@@ -21,9 +21,9 @@ import aiohttp
 from kubernetes.aio.client import ApiClient, Configuration
 from kubernetes.aio.config import load_incluster_config, load_kube_config
 
-from forecastops.events import Event
-from forecastops.kinds import OPTIONAL_KINDS, Capabilities, Kind, kind_of
-from forecastops.names import API_VERSION, FIELD_MANAGER, KIND, PLURAL
+from forecastops.kube.kinds import OPTIONAL_KINDS, Capabilities, Kind, kind_of
+from forecastops.kube.names import API_VERSION, FIELD_MANAGER, KIND, PLURAL
+from forecastops.reconcile.events import Event
 from forecastops.spec import ObjectRef
 
 log = logging.getLogger(__name__)

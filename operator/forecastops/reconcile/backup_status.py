@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from forecastops.status import BACKUP_HEALTHY, Condition
+from forecastops.reconcile.status import BACKUP_HEALTHY, Condition
 
 SCHEDULED_AT = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 """Set by the CronJob controller on the Jobs it schedules (Kubernetes 1.28+)."""
@@ -41,7 +41,7 @@ _FAILED = ("Failed", "FailureTarget")
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
-class Outcome(StrEnum):
+class JobOutcome(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     RUNNING = "Running"
@@ -55,7 +55,7 @@ class JobRun:
     created: datetime
     scheduled: datetime | None
     """When the CronJob scheduled it; None for a Job created by hand."""
-    outcome: Outcome
+    outcome: JobOutcome
     finished: datetime | None = None
     reason: str = ""
     message: str = ""
@@ -95,8 +95,8 @@ def report_backup(
         (read_job(job) for job in jobs if _controlled_by(job, uid)), key=lambda r: r.order
     )
     before = previous or {}
-    succeeded = _newest_finished(runs, Outcome.SUCCEEDED)
-    failed = _newest_finished(runs, Outcome.FAILED)
+    succeeded = _newest_finished(runs, JobOutcome.SUCCEEDED)
+    failed = _newest_finished(runs, JobOutcome.FAILED)
     last_success = _latest(before.get("lastSuccessfulTime"), succeeded and succeeded.finished)
     last_failure = _latest(before.get("lastFailureTime"), failed and failed.finished)
     scheduled = [r.scheduled for r in runs if r.scheduled]
@@ -125,7 +125,7 @@ def report_backup(
         last_success,
         last_failure,
         failed,
-        running=bool(runs) and runs[-1].outcome is Outcome.RUNNING,
+        running=bool(runs) and runs[-1].outcome is JobOutcome.RUNNING,
     )
     return BackupReport({k: v for k, v in status.items() if v is not None}, condition)
 
@@ -174,21 +174,21 @@ def read_job(job: Mapping[str, Any]) -> JobRun:
     meta, status = job.get("metadata", {}), job.get("status") or {}
     created = _time(meta.get("creationTimestamp")) or _EPOCH
     scheduled = _time((meta.get("annotations") or {}).get(SCHEDULED_AT))
-    run = JobRun(meta.get("name", ""), created, scheduled, Outcome.RUNNING)
+    run = JobRun(meta.get("name", ""), created, scheduled, JobOutcome.RUNNING)
     true = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
     for kind in _SUCCEEDED:
         if kind in true:
             finished = _time(status.get("completionTime")) or _time(
                 true[kind].get("lastTransitionTime")
             )
-            return _replace(run, Outcome.SUCCEEDED, finished or created)
+            return _replace(run, JobOutcome.SUCCEEDED, finished or created)
     for kind in _FAILED:
         if kind in true:
             condition = true[kind]
             finished = _time(condition.get("lastTransitionTime")) or created
             return _replace(
                 run,
-                Outcome.FAILED,
+                JobOutcome.FAILED,
                 finished,
                 condition.get("reason", ""),
                 condition.get("message", ""),
@@ -197,9 +197,9 @@ def read_job(job: Mapping[str, Any]) -> JobRun:
 
 
 def describe(run: JobRun) -> str:
-    if run.outcome is Outcome.SUCCEEDED:
+    if run.outcome is JobOutcome.SUCCEEDED:
         return f"backup Job {run.name} succeeded at {_stamp(run.finished)}"
-    if run.outcome is Outcome.FAILED:
+    if run.outcome is JobOutcome.FAILED:
         cause = f": {run.reason}: {run.message}" if run.reason else ""
         return f"backup Job {run.name} failed at {_stamp(run.finished)}{cause}"
     return f"backup Job {run.name} is running (created {_stamp(run.created)})"
@@ -221,7 +221,7 @@ def _controlled_by(job: Mapping[str, Any], uid: str | None) -> bool:
     )
 
 
-def _newest_finished(runs: list[JobRun], outcome: Outcome) -> JobRun | None:
+def _newest_finished(runs: list[JobRun], outcome: JobOutcome) -> JobRun | None:
     done = [r for r in runs if r.outcome is outcome and r.finished is not None]
     return max(done, key=lambda r: (r.finished, r.order), default=None)
 
@@ -234,7 +234,7 @@ def _not_yet(cronjob: Mapping[str, Any]) -> str:
 
 
 def _replace(
-    run: JobRun, outcome: Outcome, finished: datetime, reason: str = "", message: str = ""
+    run: JobRun, outcome: JobOutcome, finished: datetime, reason: str = "", message: str = ""
 ) -> JobRun:
     return JobRun(run.name, run.created, run.scheduled, outcome, finished, reason, message)
 

@@ -18,10 +18,10 @@ from forecastops.builders.pdb import build_pdb
 from forecastops.builders.service import build_metrics_service
 from forecastops.builders.servicemonitor import build_service_monitor
 from forecastops.builders.vpa import build_vpa
-from forecastops.delivery import Delivery
-from forecastops.drift import with_input_hash
-from forecastops.kinds import CHILD_KINDS, SERVICE_MONITOR, VPA, Capabilities, ChildKey, Kind
-from forecastops.names import Role
+from forecastops.kube.kinds import CHILD_KINDS, SERVICE_MONITOR, VPA, Capabilities, ChildKey, Kind
+from forecastops.kube.names import Role
+from forecastops.reconcile.delivery import Delivery
+from forecastops.reconcile.drift import with_input_hash
 from forecastops.spec import ForecastModel
 
 

@@ -1,13 +1,11 @@
-"""Progressive delivery inside one reconcile pass: gather, measure, decide, act.
+"""Progressive delivery inside one reconcile pass, decided (pure; no I/O here):
 
-`reconcile` calls these in order; only `measure_due` and `route` do I/O:
-
-1. `measure_due(body, providers, now)`: `prepare` (the rollout status from
-   `status.rollout`, the metrics due) and one query per due metric, in a worker thread;
-2. `decide(prepare(...), body, children, revision=..., measurements=...)`: the Delivery,
-   a frozen value holding the state machine's Decision and what it means for the
-   children (which Deployments to write, keep or delete; which Services);
-3. `route(router, delivery)`: move the split outside the children (an HTTPRoute).
+1. `prepare(body, spec, now)`: the rollout status from `status.rollout`, the metrics due
+   and the query variables; the pipeline measures the due metrics;
+2. `decide_delivery(preparation, body, children, revision=..., measurements=...)`: the
+   Delivery, a frozen value holding the state machine's Decision and what it means for
+   the children (which Deployments to write, keep or delete; which Services); the
+   pipeline then moves the split outside the children (`pipeline.route`).
 
 A Deployment no action mentions is *kept*: neither written nor deleted. That is how
 stable stays untouched during a rollout (its generation does not move) and how an
@@ -16,20 +14,17 @@ aborted candidate keeps its pods for the abort delay.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from forecastops.analysis.factory import ProviderFactory
 from forecastops.analysis.measurement import Measurement
-from forecastops.analysis.measurement import measure as measure_one
 from forecastops.analysis.spec import MetricSpec
-from forecastops.events import Event
-from forecastops.kinds import DEPLOYMENT, ChildKey
-from forecastops.names import Role, deployment_name
+from forecastops.kube.kinds import DEPLOYMENT, ChildKey
+from forecastops.kube.names import Role, deployment_name
+from forecastops.reconcile.events import Event
 from forecastops.rollout.actions import (
     ApplyStable,
     Decision,
@@ -38,12 +33,11 @@ from forecastops.rollout.actions import (
     Requeue,
     ScaleCandidate,
 )
-from forecastops.rollout.decide import decide as decide_rollout
+from forecastops.rollout.decide import decide_rollout
 from forecastops.rollout.observe import observe
 from forecastops.rollout.runs import due_metrics, template_variables
-from forecastops.rollout.spec import RolloutSpec, RolloutSpecError, Strategy, parse_rollout
+from forecastops.rollout.spec import RolloutSpec, Strategy
 from forecastops.rollout.state import (
-    ROLLOUT_PHASES,
     Phase,
     RolloutStatus,
     from_dict,
@@ -52,7 +46,7 @@ from forecastops.rollout.state import (
 )
 from forecastops.spec import ObjectRef
 from forecastops.traffic.factory import router_type
-from forecastops.traffic.router import Routes, RouteTarget, TrafficRouter
+from forecastops.traffic.router import Routes, RouteTarget
 
 
 @dataclass(frozen=True)
@@ -75,33 +69,6 @@ def prepare(body: Mapping[str, Any], spec: RolloutSpec | None, *, now: datetime)
     due = tuple(spec.analysis.metric(name) for name in due_metrics(status, now))
     variables = template_variables(ref.name, ref.namespace, status, spec.analysis)
     return Preparation(ref, spec, status, now, due, variables)
-
-
-async def measure_due(
-    body: Mapping[str, Any], providers: ProviderFactory, *, now: datetime
-) -> dict[str, Measurement]:
-    """The measurements due in this pass, taken in a worker thread (the queries block)."""
-    try:
-        spec = parse_rollout((body.get("spec") or {}).get("rollout"))
-    except (RolloutSpecError, TypeError, ValueError):
-        return {}  # the pass reports the invalid spec
-    preparation = prepare(body, spec, now=now)
-    if not preparation.due:
-        return {}
-    return await asyncio.to_thread(measure, preparation, providers)
-
-
-def measure(preparation: Preparation, factory: ProviderFactory) -> dict[str, Measurement]:
-    """Query every due metric; never raises for a bad answer (it is inconclusive)."""
-    return {
-        metric.name: measure_one(
-            metric,
-            factory.provider_for(metric.source),
-            preparation.variables,
-            preparation.now,
-        )
-        for metric in preparation.due
-    }
 
 
 class Keep(Enum):
@@ -180,7 +147,7 @@ class Delivery:
         return status.stable_revision
 
 
-def decide(
+def decide_delivery(
     preparation: Preparation,
     body: Mapping[str, Any],
     children: Mapping[ChildKey, Mapping[str, Any]],
@@ -196,13 +163,3 @@ def decide(
     http_route = spec.canary.http_route if spec and spec.canary else None
     target = RouteTarget(preparation.ref, candidate, http_route)
     return Delivery(spec, preparation.status, decision, target)
-
-
-async def route(router: TrafficRouter, delivery: Delivery) -> None:
-    """Move traffic outside the children: while a candidate may serve, set the split;
-    otherwise take the candidate out of the routes for good."""
-    phase = delivery.status.phase
-    if phase in ROLLOUT_PHASES or phase is Phase.DEGRADED:
-        await router.set_routes(delivery.target, delivery.routes)
-    else:
-        await router.finalize(delivery.target)

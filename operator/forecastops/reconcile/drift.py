@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from forecastops.names import ANNOTATION_INPUT_HASH
+from forecastops.kube.names import ANNOTATION_INPUT_HASH
+from forecastops.kube.revision import input_hash
 from forecastops.quantity import same_quantity
-from forecastops.revision import input_hash
 
 
 def with_input_hash(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -14,17 +14,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from forecastops.delivery import Delivery
-from forecastops.events import Event, normal, warning
-from forecastops.kinds import SERVICE_MONITOR, VPA, Kind
-from forecastops.names import (
+from forecastops.kube.kinds import SERVICE_MONITOR, VPA, Kind
+from forecastops.kube.names import (
     LABEL_REVISION,
     LABEL_VERSION,
     endpoint,
     label_selector,
     selector_labels,
 )
-from forecastops.rollout.state import ABORTED_PHASES, ROLLOUT_PHASES
+from forecastops.reconcile.delivery import Delivery
+from forecastops.reconcile.events import Event, normal, warning
+from forecastops.rollout.state import ABORTED_PHASES, ROLLOUT_PHASES, Phase
 from forecastops.spec import ObjectRef
 
 READY = "Ready"
@@ -58,16 +58,6 @@ OWN_FIELDS = (
 """The status fields written on every pass; the rollout fields (canaryRevision,
 canaryWeight, currentStepIndex, lastAnalysis, rollout) come from the rollout state
 machine (`delivery.Delivery.status_fields`), and are cleared without a rollout strategy."""
-
-
-class Phase(StrEnum):
-    PENDING = "Pending"
-    PROGRESSING = "Progressing"
-    PAUSED = "Paused"
-    PROMOTING = "Promoting"
-    HEALTHY = "Healthy"
-    DEGRADED = "Degraded"
-    ROLLED_BACK = "RolledBack"
 
 
 class RolloutState(StrEnum):

@@ -3,7 +3,7 @@
 - `spec`: `spec.rollout` parsed into frozen values; `steps`: the step program.
 - `state`: phases and the `RolloutStatus` persisted in `status.rollout`.
 - `observed`: what a reconcile pass saw, and user commands.
-- `decide`: the pure `decide(spec, status, observed, measurements) -> Decision`.
+- `decide_rollout`: the pure `decide_rollout(spec, status, observed, measurements) -> Decision`.
 - `actions`: what a decision asks for, as plain data.
 - `replicas`: replica and weight arithmetic; `runs`: analysis bookkeeping.
 - `metrics`: the operator's own Prometheus metrics about rollouts.

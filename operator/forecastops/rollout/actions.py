@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeAlias, TypeVar
 
-from forecastops.names import Role
+from forecastops.kube.names import Role
 from forecastops.rollout.state import RolloutStatus
 
 

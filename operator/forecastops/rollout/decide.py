@@ -1,4 +1,4 @@
-"""The rollout state machine: `decide(spec, status, observed, measurements) -> Decision`.
+"""The rollout state machine: `decide_rollout(spec, status, observed, measurements) -> Decision`.
 
 Pure: no I/O, no clock (the time is in `observed`), no kopf, no Kubernetes client. One
 pass runs a fixed chain, then the function of the phase it lands in:
@@ -35,7 +35,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from forecastops.analysis.measurement import Measurement, Verdict, format_value
-from forecastops.names import Role
+from forecastops.kube.names import Role
 from forecastops.rollout import runs as analysis_runs
 from forecastops.rollout.actions import (
     Action,
@@ -49,7 +49,7 @@ from forecastops.rollout.actions import (
 from forecastops.rollout.commands import apply_command
 from forecastops.rollout.observed import Observed
 from forecastops.rollout.replicas import achieved_weight
-from forecastops.rollout.runs import Outcome, judge_runs
+from forecastops.rollout.runs import RunOutcome, judge_runs
 from forecastops.rollout.spec import Analysis, Pause, Preview, RolloutSpec, SetWeight, Step, Switch
 from forecastops.rollout.state import (
     ABORTED_PHASES,
@@ -76,7 +76,7 @@ READY_POLL_SECONDS = 5.0
 change of a Deployment's status starts a pass of its own."""
 
 
-def decide(
+def decide_rollout(
     spec: RolloutSpec | None,
     status: RolloutStatus,
     observed: Observed,
@@ -209,8 +209,8 @@ def _healthy(p: Pass, status: RolloutStatus) -> Moved:
 def _progressing(p: Pass, status: RolloutStatus) -> Moved:
     verdicts = judge_runs(status.runs, p.spec.analysis)
     for outcome, handle in (
-        (Outcome.FAILED, _analysis_failed),
-        (Outcome.INCONCLUSIVE, _inconclusive),
+        (RunOutcome.FAILED, _analysis_failed),
+        (RunOutcome.INCONCLUSIVE, _inconclusive),
     ):
         messages = [v.message for v in verdicts.values() if v.outcome is outcome]
         if messages:
@@ -221,7 +221,7 @@ def _progressing(p: Pass, status: RolloutStatus) -> Moved:
 def _paused(p: Pass, status: RolloutStatus) -> Moved:
     """Waiting for a person; analysis still guards the candidate while it serves."""
     verdicts = judge_runs(status.runs, p.spec.analysis)
-    failed = [v.message for v in verdicts.values() if v.outcome is Outcome.FAILED]
+    failed = [v.message for v in verdicts.values() if v.outcome is RunOutcome.FAILED]
     if failed:
         return _analysis_failed(p, status, failed[0])
     if status.reason in (Reason.PAUSE_STEP, Reason.AWAITING_PROMOTION) and p.current_step(
@@ -379,7 +379,7 @@ def _analysis_step(p: Pass, status: RolloutStatus, step: Step) -> StepResult:
         run = analysis_runs.start_run(name, label, step.templates, p.now, finite=True)
         status = replace(status, runs=(*status.runs, run))
     verdict = analysis_runs.judge_run(run, p.spec.analysis)
-    if verdict.outcome is Outcome.SUCCESSFUL:
+    if verdict.outcome is RunOutcome.SUCCESSFUL:
         status = replace(
             status,
             runs=tuple(r for r in status.runs if r.name != name),

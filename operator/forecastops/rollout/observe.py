@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from forecastops.kinds import DEPLOYMENT, ChildKey
-from forecastops.names import LABEL_REVISION, Role, deployment_name
+from forecastops.kube.kinds import DEPLOYMENT, ChildKey
+from forecastops.kube.names import LABEL_REVISION, Role, deployment_name
 from forecastops.rollout.observed import (
     COMMAND_ANNOTATION,
     DeploymentState,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from forecastops.names import Role
+from forecastops.kube.names import Role
 
 COMMAND_ANNOTATION = "forecastops.io/command"
 """`<command>` or `<command>:<nonce>`; a value is applied once, however often it is seen."""

@@ -82,7 +82,7 @@ def record(
     return tuple(updated), tuple(history)
 
 
-class Outcome(StrEnum):
+class RunOutcome(StrEnum):
     RUNNING = "Running"
     SUCCESSFUL = "Successful"
     FAILED = "Failed"
@@ -91,7 +91,7 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class RunVerdict:
-    outcome: Outcome
+    outcome: RunOutcome
     message: str = ""
 
 
@@ -100,24 +100,24 @@ def judge_run(run: AnalysisRun, spec: AnalysisSpec) -> RunVerdict:
     for tally in run.tallies:
         if tally.failures > spec.failure_limit:
             return RunVerdict(
-                Outcome.FAILED,
+                RunOutcome.FAILED,
                 f"metric {tally.metric!r} failed {tally.failures} times "
                 f"(failureLimit {spec.failure_limit}) in {run.label}: {_last(tally)}",
             )
     for tally in run.tallies:
         if tally.consecutive_inconclusive > spec.inconclusive_limit:
             return RunVerdict(
-                Outcome.INCONCLUSIVE,
+                RunOutcome.INCONCLUSIVE,
                 f"metric {tally.metric!r} was inconclusive {tally.consecutive_inconclusive} "
                 f"times in a row (inconclusiveLimit {spec.inconclusive_limit}) in "
                 f"{run.label}: {_last(tally)}",
             )
     if run.finite and all(tally.successes >= spec.count for tally in run.tallies):
         return RunVerdict(
-            Outcome.SUCCESSFUL,
+            RunOutcome.SUCCESSFUL,
             f"{', '.join(run.templates)} passed {spec.count} times in {run.label}",
         )
-    return RunVerdict(Outcome.RUNNING)
+    return RunVerdict(RunOutcome.RUNNING)
 
 
 def judge_runs(runs: tuple[AnalysisRun, ...], spec: AnalysisSpec) -> dict[str, RunVerdict]:

@@ -21,6 +21,8 @@ HISTORY_LIMIT = 20
 
 
 class Phase(StrEnum):
+    """A ForecastModel's status.phase, and the rollout state machine's phase: one set."""
+
     PENDING = "Pending"
     """The first revision is coming up (deployed directly, no rollout)."""
     PROGRESSING = "Progressing"
@@ -218,8 +220,7 @@ def from_dict(raw: Mapping[str, Any] | None) -> RolloutStatus:
 
 def summary_fields(status: RolloutStatus) -> dict[str, Any]:
     """The top-level status fields the CRD reserves, kept in step with `status.rollout`."""
-    return {
-        "phase": str(status.phase),
+    return {  # status.phase is decided in one place: reconcile.status.phase_of
         "stableRevision": status.stable_revision,
         "canaryRevision": status.candidate_revision
         or (status.aborted_revision if status.phase in ABORTED_PHASES else None),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from forecastops.analysis.measurement import Measurement
-from forecastops.names import Role
+from forecastops.kube.names import Role
 from forecastops.rollout.actions import Action, Emit, EventType, ScaleCandidate, SetRoutes
 from forecastops.rollout.observed import DeploymentState, Observed
 from forecastops.rollout.replicas import candidate_replicas

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from forecastops.analysis.factory import ProviderFactory
-from forecastops.config import OperatorSettings
-from forecastops.kinds import ChildKey
-from forecastops.kube import ApiError, Kube
-from forecastops.metrics import Metrics
-from forecastops.names import API_VERSION, KIND
-from forecastops.reconcile import Observed, reconcile
-from forecastops.status import apply_merge_patch
+from forecastops.kube.api import ApiError, Kube
+from forecastops.kube.kinds import ChildKey
+from forecastops.kube.names import API_VERSION, KIND
+from forecastops.reconcile.pipeline import Snapshot, reconcile
+from forecastops.reconcile.status import apply_merge_patch
+from forecastops.runtime.config import OperatorSettings
+from forecastops.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Controller:
             await asyncio.sleep(self.settings.resync_seconds)
             await asyncio.gather(*(one(key) for key in list(self.forecastmodels)))
 
-    async def gather(self, key: Key) -> Observed | None:
+    async def gather(self, key: Key) -> Snapshot | None:
         bodies = list(self.forecastmodels.get(key, ()))
         if not bodies:
             return None  # deleted meanwhile
@@ -131,7 +131,7 @@ class Controller:
             if controller_owner(child) == (key[1], uid)
         }
         jobs = tuple(self.backup_jobs.get(key, ()))
-        return Observed(body, children, await self.kube.read_capabilities(), jobs)
+        return Snapshot(body, children, await self.kube.read_capabilities(), jobs)
 
     def forget(self, key: Key) -> None:
         """The ForecastModel is gone."""

@@ -20,12 +20,9 @@ from typing import Any
 import kopf
 
 from forecastops.analysis.factory import ProviderFactory
-from forecastops.backup_status import job_snapshot
-from forecastops.config import OperatorSettings
-from forecastops.controller import Controller, controller_owner, snapshot
-from forecastops.kinds import CHILD_KINDS, JOB, Kind
-from forecastops.kube import ApiError, Kube
-from forecastops.names import (
+from forecastops.kube.api import ApiError, Kube
+from forecastops.kube.kinds import CHILD_KINDS, JOB, Kind
+from forecastops.kube.names import (
     API_VERSION,
     KOPF_PREFIX,
     LABEL_COMPONENT,
@@ -35,6 +32,9 @@ from forecastops.names import (
     PLURAL,
     Component,
 )
+from forecastops.reconcile.backup_status import job_snapshot
+from forecastops.runtime.config import OperatorSettings
+from forecastops.runtime.controller import Controller, controller_owner, snapshot
 
 FORECASTMODEL_INDEX = "forecastmodels"
 BACKUP_JOB_INDEX = "backup_jobs"

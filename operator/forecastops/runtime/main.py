@@ -7,9 +7,9 @@ import logging
 
 import kopf
 
-from forecastops.config import OperatorSettings
-from forecastops.handlers import build_kopf_settings, build_registry
-from forecastops.metrics import build_metrics
+from forecastops.runtime.config import OperatorSettings
+from forecastops.runtime.handlers import build_kopf_settings, build_registry
+from forecastops.telemetry.factory import build_metrics
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,8 +19,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from forecastops.backup_status import backup_timestamps
-from forecastops.metrics import Key
+from forecastops.reconcile.backup_status import backup_timestamps
+from forecastops.telemetry.metrics import Key
 
 
 class BackupGauges:

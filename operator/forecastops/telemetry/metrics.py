@@ -1,7 +1,7 @@
-"""What the operator reports about itself: an interface, a null object, and a factory.
+"""What the operator reports about itself: the interface and a null object.
 
-Prometheus is optional at run time: the Prometheus implementation (and its library) is
-loaded only when metrics are asked for (`--metrics-port`).
+`telemetry.factory.build_metrics` picks the implementation; `telemetry.prometheus` is
+the Prometheus one.
 """
 
 from __future__ import annotations
@@ -50,14 +50,3 @@ class NoMetrics:
 
     def forget(self, key: Key) -> None:
         pass
-
-
-def build_metrics(port: int | None, address: str = "0.0.0.0") -> Metrics:
-    """Prometheus metrics served on `address:port`, or none."""
-    if port is None:
-        return NoMetrics()
-    from forecastops.prometheus_metrics import PrometheusMetrics  # an optional dependency
-
-    metrics = PrometheusMetrics()
-    metrics.serve(port, address)
-    return metrics

@@ -9,12 +9,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from forecastops.backup_metrics import BackupGauges
-from forecastops.metrics import Key
 from forecastops.rollout.actions import Decision
-from forecastops.rollout.metrics import RolloutCounters
-from forecastops.rollout.state import RolloutStatus
-from forecastops.status import Phase
+from forecastops.rollout.state import Phase, RolloutStatus
+from forecastops.telemetry.backup import BackupGauges
+from forecastops.telemetry.metrics import Key
+from forecastops.telemetry.rollout import RolloutCounters
 
 
 class PrometheusMetrics:

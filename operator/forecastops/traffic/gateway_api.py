@@ -17,8 +17,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from forecastops.kinds import Kind
-from forecastops.names import SERVER_PORT, Role, role_service_name, service_name
+from forecastops.kube.kinds import Kind
+from forecastops.kube.names import SERVER_PORT, Role, role_service_name, service_name
 from forecastops.traffic.router import RouteClient, RouteError, Routes, RouteTarget
 from forecastops.traffic.service import role_service
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from forecastops.kinds import Kind
-from forecastops.names import Role
+from forecastops.kube.kinds import Kind
+from forecastops.kube.names import Role
 from forecastops.spec import ObjectRef
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from forecastops.builders.service import build_service
-from forecastops.kinds import DEPLOYMENT, SERVICE
-from forecastops.names import (
+from forecastops.kube.kinds import DEPLOYMENT, SERVICE
+from forecastops.kube.names import (
     LABEL_ROLE,
     Role,
     deployment_name,

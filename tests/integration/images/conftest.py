@@ -17,7 +17,7 @@ import pytest
 from images_support import RESTRICTED, Container
 
 from devenv.images import podman
-from model_server.training import TrainResult, train_sample
+from model_training.train import TrainResult, train_sample
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from images_support import Container, run_restricted, wait_until
 from devenv.paths import free_port
 from devenv.services import S3
 from model_server import predlog
-from model_server.training import TrainResult
+from model_training.train import TrainResult
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -23,7 +23,7 @@ from devenv.paths import free_port
 from model_server.app import ModelServerApp
 from model_server.main import build_app
 from model_server.settings import ServerSettings
-from model_server.training import TrainResult
+from model_training.train import TrainResult
 
 API_KEY = "integration-test-key"
 

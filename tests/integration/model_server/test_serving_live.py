@@ -17,7 +17,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from model_server.runtime import default_threads
-from model_server.training import TrainResult
+from model_training.train import TrainResult
 
 pytestmark = pytest.mark.timeout(180)
 API_KEY = "live-test-key"

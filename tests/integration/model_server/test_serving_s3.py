@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from devenv.services import S3
-from model_server.training import TrainResult
+from model_training.train import TrainResult
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 Start = Callable[..., Awaitable[Any]]  # conftest.in_process: returns an InProcess

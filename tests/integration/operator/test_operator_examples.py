@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from forecastops.children import build_children
-from forecastops.config import OperatorSettings
-from forecastops.delivery import decide as decide_delivery
-from forecastops.delivery import prepare
-from forecastops.drift import contains
-from forecastops.kinds import OPTIONAL_KINDS, Capabilities
-from forecastops.revision import compute_revision
+from forecastops.kube.kinds import OPTIONAL_KINDS, Capabilities
+from forecastops.kube.revision import compute_revision
+from forecastops.reconcile.children import build_children
+from forecastops.reconcile.delivery import decide_delivery, prepare
+from forecastops.reconcile.drift import contains
+from forecastops.runtime.config import OperatorSettings
 from forecastops.spec import parse_forecastmodel
 
 from devenv.paths import REPO

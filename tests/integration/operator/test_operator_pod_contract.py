@@ -47,7 +47,7 @@ from devenv import pods
 from devenv.paths import REPO, free_port
 from devenv.pki import CertificateAuthority
 from devenv.predlog import migrate_prediction_log
-from model_server.training import TrainResult
+from model_training.train import TrainResult
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.slow]
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 from forecastops.analysis.factory import ProviderFactory
-from forecastops.config import OperatorSettings
-from forecastops.controller import Controller, newest
-from forecastops.kinds import Capabilities
-from forecastops.metrics import NoMetrics
-from forecastops.revision import compute_revision
+from forecastops.kube.kinds import Capabilities
+from forecastops.kube.revision import compute_revision
 from forecastops.rollout.state import Phase, RolloutStatus, to_dict
+from forecastops.runtime.config import OperatorSettings
+from forecastops.runtime.controller import Controller, newest
 from forecastops.spec import parse_forecastmodel
+from forecastops.telemetry.metrics import NoMetrics
 
 KEY = ("retail", "demand")
 UID = "u-1"

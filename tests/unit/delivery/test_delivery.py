@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from forecastops.analysis.measurement import Verdict
-from forecastops.delivery import KEEP, decide, measure, prepare, route
-from forecastops.kinds import ChildKey
-from forecastops.names import LABEL_ROLE, Role
+from forecastops.kube.kinds import ChildKey
+from forecastops.kube.names import LABEL_ROLE, Role
+from forecastops.reconcile.delivery import KEEP, decide_delivery, prepare
+from forecastops.reconcile.pipeline import measure_due, route
 from forecastops.rollout.spec import parse_rollout
 from forecastops.rollout.state import Phase, RolloutStatus, to_dict
 from forecastops.traffic.router import Routes
@@ -69,7 +70,7 @@ def test_given_new_revision_when_decided_then_stable_kept_canary_written_and_ser
     spec = parse_rollout(CANARY)
     status = RolloutStatus(phase=Phase.HEALTHY, stable_revision="aaa")
     prep = prepare(body(status), spec, now=NOW)
-    delivery = decide(prep, body(status), STABLE, revision="bbb", measurements={})
+    delivery = decide_delivery(prep, body(status), STABLE, revision="bbb", measurements={})
     assert delivery.status.phase is Phase.PROGRESSING
     assert delivery.stable_revision is None, "stable is not written during a rollout"
     assert ChildKey("Deployment", "demand") in delivery.kept()
@@ -88,7 +89,7 @@ def test_given_healthy_when_decided_then_stable_written_and_leftover_canary_dele
         **STABLE,
         ChildKey("Deployment", "demand-canary"): deployment("demand-canary", "bbb", 1),
     }
-    delivery = decide(
+    delivery = decide_delivery(
         prepare(body(status), spec, now=NOW),
         body(status),
         children,
@@ -103,7 +104,7 @@ def test_given_healthy_when_decided_then_stable_written_and_leftover_canary_dele
 def test_given_analysis_due_when_prepared_then_query_variables_name_the_candidate():
     spec = parse_rollout(CANARY)
     status = RolloutStatus(phase=Phase.HEALTHY, stable_revision="aaa")
-    first = decide(
+    first = decide_delivery(
         prepare(body(status), spec, now=NOW), body(status), STABLE, revision="bbb", measurements={}
     )
     children = {
@@ -111,7 +112,7 @@ def test_given_analysis_due_when_prepared_then_query_variables_name_the_candidat
         ChildKey("Deployment", "demand-canary"): deployment("demand-canary", "bbb", 1),
     }
     later = NOW + timedelta(seconds=1)
-    second = decide(
+    second = decide_delivery(
         prepare(body(first.status), spec, now=later),
         body(first.status),
         children,
@@ -135,14 +136,14 @@ def test_given_analysis_due_when_prepared_then_query_variables_name_the_candidat
 
             return Provider()
 
-    measured = measure(prep, Factory())
+    measured = measure_due(prep, Factory())
     assert measured["error-rate"].verdict is Verdict.FAILED
 
 
 def test_given_no_rollout_spec_when_prepared_then_nothing_due_and_plain_update():
     prep = prepare(body(), None, now=NOW)
     assert prep.due == () and prep.spec is None
-    delivery = decide(prep, body(), STABLE, revision="bbb", measurements={})
+    delivery = decide_delivery(prep, body(), STABLE, revision="bbb", measurements={})
     assert delivery.stable_revision == "bbb"
     assert "app.kubernetes.io/instance" in delivery.services()[0]["spec"]["selector"]
     assert LABEL_ROLE not in delivery.services()[0]["spec"]["selector"]
@@ -151,11 +152,12 @@ def test_given_no_rollout_spec_when_prepared_then_nothing_due_and_plain_update()
 def test_given_status_when_written_then_rollout_object_and_summary_fields():
     spec = parse_rollout(CANARY)
     status = RolloutStatus(phase=Phase.HEALTHY, stable_revision="aaa")
-    delivery = decide(
+    delivery = decide_delivery(
         prepare(body(status), spec, now=NOW), body(status), STABLE, revision="bbb", measurements={}
     )
     fields = delivery.status_fields()
-    assert fields["phase"] == "Progressing" and fields["canaryRevision"] == "bbb"
+    assert "phase" not in fields  # status.phase is decided by reconcile.status.phase_of
+    assert fields["canaryRevision"] == "bbb"
     assert fields["rollout"]["candidateRevision"] == "bbb"
 
 
@@ -183,7 +185,7 @@ class Router:
 def test_given_phase_when_routed_then_split_set_or_candidate_removed(phase, call):
     spec = parse_rollout(CANARY)
     status = RolloutStatus(phase=Phase.HEALTHY, stable_revision="aaa")
-    delivery = decide(
+    delivery = decide_delivery(
         prepare(body(status), spec, now=NOW), body(status), STABLE, revision="aaa", measurements={}
     )
     delivery = delivery.__class__(

@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from model_server.main import build_app
 from model_server.settings import ServerSettings
-from model_server.training import TrainResult
+from model_training.train import TrainResult
 
 API_KEY = "unit-test-key"
 

@@ -17,7 +17,7 @@ from model_server.app import create_app
 from model_server.dataplane import DataPlane
 from model_server.metrics import Metrics
 from model_server.settings import ServerSettings
-from model_server.training import TrainResult
+from model_training.train import TrainResult
 
 pytestmark = pytest.mark.asyncio
 INFER = "/v2/models/forecast/infer"

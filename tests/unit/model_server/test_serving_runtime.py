@@ -12,7 +12,7 @@ import pytest
 from model_server.errors import ModelLoadError
 from model_server.modelmeta import KEY_GOLDEN, KEY_METRICS
 from model_server.runtime import OnnxModel, available_cpus, default_threads
-from model_server.training import TrainResult
+from model_training.train import TrainResult
 
 
 def load(data: bytes, **kwargs: object) -> OnnxModel:

@@ -110,7 +110,7 @@ def test_model_server_exports_the_listed_metrics(contract: Any) -> None:
 def test_operator_exports_the_listed_rollout_metrics(contract: Any) -> None:
     """The operator's metrics (forecastops/prometheus_metrics.py, with the rollout counters
     of forecastops/rollout/metrics.py) match metrics.yaml."""
-    prometheus_metrics = pytest.importorskip("forecastops.prometheus_metrics")
+    prometheus_metrics = pytest.importorskip("forecastops.telemetry.prometheus")
 
     metrics = prometheus_metrics.PrometheusMetrics()
     collectors = [*vars(metrics).values(), *vars(metrics.rollouts).values()]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from forecastops.config import OperatorSettings
+from forecastops.runtime.config import OperatorSettings
 from forecastops.spec import ForecastModel, parse_forecastmodel
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from fmsamples import REPO
 from forecastops.cron import schedule_problem
-from forecastops.handlers import build_kopf_settings
-from forecastops.kinds import CHILD_KINDS, DEPLOYMENT, SERVICE, SERVICE_MONITOR
-from forecastops.kube import ApiError
+from forecastops.kube.api import ApiError
+from forecastops.kube.kinds import CHILD_KINDS, DEPLOYMENT, SERVICE, SERVICE_MONITOR
 from forecastops.quantity import parse_quantity
-from forecastops.status import OWN_FIELDS
+from forecastops.reconcile.status import OWN_FIELDS
+from forecastops.runtime.handlers import build_kopf_settings
 
 CRD = yaml.safe_load((REPO / "crds" / "forecastmodel.yaml").read_text())
 (VERSION,) = CRD["spec"]["versions"]

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from fmsamples import REPO, example
-from forecastops import cli as forecastctl
 from forecastops.backup import cli as backup_cli
 from forecastops.backup.settings import BackupConfig, BackupSettings
 from forecastops.builders.cronjob import build_backup_cronjob
+from forecastops.cli import main as forecastctl
 
 PREFIXES = ("FORECASTOPS_", "AWS_", "PREDICTION_")
 
@@ -62,7 +62,7 @@ def test_the_command_is_forecastctl_backup_backup_for_this_forecastmodel(product
 
 def test_forecastctl_is_the_console_script_of_forecastops_cli():
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["forecastctl"] == "forecastops.cli:main"
+    assert scripts["forecastctl"] == "forecastops.cli.main:main"
 
 
 def test_the_real_command_lines_take_the_command_to_a_backup_of_the_right_things(
@@ -121,7 +121,7 @@ def test_the_installed_forecastctl_accepts_the_command_without_the_operator_extr
         "        if name == 'kopf' or name.startswith('kopf.'):\n"
         "            raise ImportError('kopf is not in the server image')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "from forecastops.cli import main\n"
+        "from forecastops.cli.main import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
     argv = [*production_container["command"][1:], "--help"]

@@ -1,5 +1,5 @@
 """status.backup and BackupHealthy from the backup CronJob's Jobs: tables of the pure
-function, then one decide() pass and the gauges. No cluster, no kopf."""
+function, then one decide_pass() and the gauges. No cluster, no kopf."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ from typing import Any
 import kopf
 import pytest
 from fmsamples import example
-from forecastops.backup_status import (
+from forecastops.kube.kinds import OPTIONAL_KINDS, Capabilities, ChildKey
+from forecastops.reconcile.backup_status import (
     SCHEDULED_AT,
-    Outcome,
+    JobOutcome,
     backup_timestamps,
     job_snapshot,
     read_job,
     report_backup,
 )
-from forecastops.handlers import index_backup_job, on_backup_job_event
-from forecastops.kinds import OPTIONAL_KINDS, Capabilities, ChildKey
-from forecastops.prometheus_metrics import PrometheusMetrics
-from forecastops.reconcile import Observed, decide
-from forecastops.status import status_patch
+from forecastops.reconcile.decide import Snapshot, decide_pass, read_pass
+from forecastops.reconcile.status import status_patch
+from forecastops.runtime.handlers import index_backup_job, on_backup_job_event
+from forecastops.telemetry.prometheus import PrometheusMetrics
 
 CRONJOB_UID = "cj-uid-1"
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -336,7 +336,7 @@ def test_a_pass_with_nothing_new_patches_nothing():
 def test_read_job_of_a_pending_job_is_running():
     pending = job("a", created=T0)
     del pending["status"]
-    assert read_job(pending).outcome is Outcome.RUNNING
+    assert read_job(pending).outcome is JobOutcome.RUNNING
 
 
 @pytest.mark.parametrize(
@@ -384,7 +384,9 @@ async def test_a_backup_job_event_asks_for_a_pass_of_its_forecastmodel():
 def _served_children(settings) -> dict[ChildKey, dict[str, Any]]:
     """The children the first pass of the production example writes, as the API has them."""
     body = example("production")
-    plan = decide(Observed(body, {}, Capabilities(frozenset(OPTIONAL_KINDS))), settings, now=NOW)
+    plan = decide_pass(
+        read_pass(Snapshot(body, {}, Capabilities(frozenset(OPTIONAL_KINDS))), settings, now=NOW)
+    )
     children = {}
     for write in plan.writes:
         child = copy.deepcopy(dict(write.manifest))
@@ -397,7 +399,7 @@ def test_a_pass_reports_the_backup_and_warns_once_when_it_fails(settings):
     body, children = example("production"), _served_children(settings)
     caps = Capabilities(frozenset(OPTIONAL_KINDS))
     failed = done("store-demand-backup-29000000", DAY2, "failed")
-    plan = decide(Observed(body, children, caps, (failed,)), settings, now=NOW)
+    plan = decide_pass(read_pass(Snapshot(body, children, caps, (failed,)), settings, now=NOW))
     assert plan.status_patch["backup"]["lastOutcome"] == "Failed"
     condition = next(c for c in plan.status_patch["conditions"] if c["type"] == "BackupHealthy")
     assert (condition["status"], condition["reason"]) == ("False", "BackupFailed")
@@ -405,7 +407,7 @@ def test_a_pass_reports_the_backup_and_warns_once_when_it_fails(settings):
     assert [e.reason for e in plan.events if e.type == "Warning"] == ["BackupFailed"]
 
     body["status"] = {"backup": plan.status_patch["backup"], "conditions": [condition]}
-    again = decide(Observed(body, children, caps, (failed,)), settings, now=NOW)
+    again = decide_pass(read_pass(Snapshot(body, children, caps, (failed,)), settings, now=NOW))
     assert "backup" not in again.status_patch
     assert not [e for e in again.events if e.reason == "BackupFailed"]
 
@@ -429,7 +431,7 @@ def test_without_spec_backup_the_backup_status_and_condition_go(settings):
     caps = Capabilities(frozenset(OPTIONAL_KINDS))
     cronjob_key = ChildKey("CronJob", "store-demand-backup")
     gone = {k: v for k, v in children.items() if k != cronjob_key}
-    plan = decide(Observed(body, gone, caps), settings, now=NOW)
+    plan = decide_pass(read_pass(Snapshot(body, gone, caps), settings, now=NOW))
     assert plan.status_patch["backup"] is None
     assert "BackupHealthy" not in {c["type"] for c in plan.status_patch["conditions"]}
 

@@ -11,12 +11,11 @@ from forecastops.backup.settings import BackupSettings
 from forecastops.builders.cronjob import build_backup_cronjob
 from forecastops.builders.deployment import build_deployment
 from forecastops.builders.service import build_service
-from forecastops.children import build_children
-from forecastops.delivery import decide as decide_delivery
-from forecastops.delivery import prepare
-from forecastops.kinds import OPTIONAL_KINDS, Capabilities
-from forecastops.names import LABEL_REVISION, LABEL_ROLE, Role
-from forecastops.revision import compute_revision
+from forecastops.kube.kinds import OPTIONAL_KINDS, Capabilities
+from forecastops.kube.names import LABEL_REVISION, LABEL_ROLE, Role
+from forecastops.kube.revision import compute_revision
+from forecastops.reconcile.children import build_children
+from forecastops.reconcile.delivery import decide_delivery, prepare
 
 from model_server import contract
 

@@ -7,7 +7,7 @@ import types
 from datetime import UTC, datetime
 
 import pytest
-from forecastops.cli import build_parser, main, render_status
+from forecastops.cli.main import build_parser, main, render_status
 
 NOW = datetime(2026, 3, 2, 10, 5, tzinfo=UTC)
 FM = {
@@ -76,19 +76,11 @@ def test_backup_arguments_pass_through_untouched(monkeypatch):
     assert seen == [["--quiet", "backup", "--name", "store-demand"]]
 
 
-def test_train_sample_calls_the_model_servers_trainer(monkeypatch, tmp_path, capsys):
-    calls = []
-    module = types.ModuleType("model_server.training")
-
-    def train_sample(out_dir, **kwargs):
-        calls.append((out_dir, kwargs))
-        return types.SimpleNamespace(model_path=out_dir / "model.onnx", sha256="ab" * 32)
-
-    module.train_sample = train_sample
-    monkeypatch.setitem(sys.modules, "model_server.training", module)
-    assert main(["train-sample", "--out", str(tmp_path)]) == 0
-    assert calls == [(tmp_path, {"variant": "v1", "seed": None})]
-    assert "sha256 abab" in capsys.readouterr().out
+def test_training_is_not_a_forecastctl_command(capsys):
+    """Training lives in model_training (forecast-train), not in the operator's CLI."""
+    with pytest.raises(SystemExit):
+        main(["train-sample", "--out", "x"])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_status_takes_the_usual_kubectl_flags():
@@ -100,7 +92,7 @@ def test_a_command_whose_library_is_missing_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The server image has forecastctl for backups, without the Kubernetes client."""
-    from forecastops import cli
+    from forecastops.cli import main as cli
 
     def without_kubernetes(args: object) -> int:
         raise ModuleNotFoundError("No module named 'kubernetes'", name="kubernetes")

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from fmsamples import UID, example
 from forecastops.analysis.factory import ProviderFactory
-from forecastops.controller import Controller, controller_owner, snapshot
-from forecastops.kinds import Capabilities, ChildKey
-from forecastops.kube import ApiError
-from forecastops.prometheus_metrics import PrometheusMetrics
+from forecastops.kube.api import ApiError
+from forecastops.kube.kinds import Capabilities, ChildKey
+from forecastops.runtime.controller import Controller, controller_owner, snapshot
+from forecastops.telemetry.prometheus import PrometheusMetrics
 
 KEY = ("retail", "store-demand")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-from forecastops.drift import contains, needs_apply, with_input_hash
-from forecastops.names import ANNOTATION_INPUT_HASH
+from forecastops.kube.names import ANNOTATION_INPUT_HASH
+from forecastops.reconcile.drift import contains, needs_apply, with_input_hash
 
 DESIRED = with_input_hash(
     {

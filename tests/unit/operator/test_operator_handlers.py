@@ -7,10 +7,15 @@ import sys
 
 import kopf
 import pytest
-from forecastops.config import OperatorSettings
-from forecastops.handlers import build_registry, on_forecastmodel_event, reconcile_forecastmodel
-from forecastops.kube import ApiError
-from forecastops.metrics import NoMetrics, build_metrics
+from forecastops.kube.api import ApiError
+from forecastops.runtime.config import OperatorSettings
+from forecastops.runtime.handlers import (
+    build_registry,
+    on_forecastmodel_event,
+    reconcile_forecastmodel,
+)
+from forecastops.telemetry.factory import build_metrics
+from forecastops.telemetry.metrics import NoMetrics
 
 
 class FailingController:
@@ -68,6 +73,6 @@ def test_the_registry_builds_without_touching_anything():
 
 
 def test_prometheus_is_loaded_only_when_metrics_are_asked_for():
-    code = "import sys, forecastops.main; sys.exit('prometheus_client' in sys.modules)"
+    code = "import sys, forecastops.runtime.main; sys.exit('prometheus_client' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
     assert isinstance(build_metrics(None), NoMetrics)

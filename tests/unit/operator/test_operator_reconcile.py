@@ -1,4 +1,4 @@
-"""decide(): what one pass writes, given what it observed. No cluster, no kopf."""
+"""decide_pass(): what one pass writes, given what it observed. No cluster, no kopf."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 from fmsamples import MODEL, body_with, example
-from forecastops.kinds import OPTIONAL_KINDS, Capabilities, ChildKey
-from forecastops.reconcile import Observed, Plan, Verb, decide
-from forecastops.status import Failure
+from forecastops.kube.kinds import OPTIONAL_KINDS, Capabilities, ChildKey
+from forecastops.reconcile.decide import Plan, Snapshot, Verb, decide_pass, read_pass
+from forecastops.reconcile.status import Failure
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 EVERYTHING = Capabilities(frozenset(OPTIONAL_KINDS))
 
 
-def served(plan: Plan, observed: Observed, *, ready: bool = True) -> Observed:
+def served(plan: Plan, observed: Snapshot, *, ready: bool = True) -> Snapshot:
     """What the cluster would show after `plan`: children written (with what the API
     server and the controllers add), deletions done, the status patched."""
     children = dict(observed.children)
@@ -38,7 +38,7 @@ def served(plan: Plan, observed: Observed, *, ready: bool = True) -> Observed:
         children[write.key] = child
     body = copy.deepcopy(dict(observed.body))
     body["status"] = merged(body.get("status") or {}, plan.status_patch)
-    return Observed(body, children, observed.capabilities)
+    return Snapshot(body, children, observed.capabilities)
 
 
 def merged(target: Any, patch: Any) -> Any:
@@ -54,9 +54,9 @@ def merged(target: Any, patch: Any) -> Any:
     return result
 
 
-def first_pass(body: dict[str, Any], settings, capabilities=EVERYTHING) -> tuple[Plan, Observed]:
-    observed = Observed(body, {}, capabilities)
-    return decide(observed, settings, now=NOW), observed
+def first_pass(body: dict[str, Any], settings, capabilities=EVERYTHING) -> tuple[Plan, Snapshot]:
+    observed = Snapshot(body, {}, capabilities)
+    return decide_pass(read_pass(observed, settings, now=NOW)), observed
 
 
 def test_a_new_forecastmodel_gets_every_child_created_service_first(settings):
@@ -80,18 +80,18 @@ def test_a_new_forecastmodel_gets_every_child_created_service_first(settings):
 def test_once_served_and_ready_a_pass_writes_nothing_at_all(settings):
     plan, observed = first_pass(example("production"), settings)
     observed = served(plan, observed)
-    second = decide(observed, settings, now=NOW)
+    second = decide_pass(read_pass(observed, settings, now=NOW))
     assert second.writes == ()
     assert second.status_patch["phase"] == "Healthy"
     assert [e.reason for e in second.events] == ["Available"]
-    third = decide(served(second, observed), settings, now=NOW)
+    third = decide_pass(read_pass(served(second, observed), settings, now=NOW))
     assert (third.writes, third.status_patch, third.events) == ((), {}, ())
     assert third.delivery is not None and third.delivery.requeue_after is None, "no timer"
 
 
 def test_ready_waits_for_available_pods(settings):
     plan, observed = first_pass(example("minimal"), settings)
-    pending = decide(served(plan, observed, ready=False), settings, now=NOW)
+    pending = decide_pass(read_pass(served(plan, observed, ready=False), settings, now=NOW))
     assert pending.status_patch["phase"] == "Progressing"
     ready = next(c for c in pending.status_patch["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "RolloutInProgress")
@@ -105,7 +105,9 @@ def test_a_deleted_child_is_recreated_and_an_edited_one_updated(settings):
     deployment = copy.deepcopy(children[ChildKey("Deployment", "store-demand")])
     deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "evil:latest"
     children[ChildKey("Deployment", "store-demand")] = deployment
-    repair = decide(Observed(observed.body, children, observed.capabilities), settings, now=NOW)
+    repair = decide_pass(
+        read_pass(Snapshot(observed.body, children, observed.capabilities), settings, now=NOW)
+    )
     assert {(w.verb, w.key.kind) for w in repair.writes} == {
         (Verb.CREATED, "Service"),
         (Verb.UPDATED, "Deployment"),
@@ -118,7 +120,9 @@ def test_a_changed_model_updates_the_deployment_to_a_new_revision(settings):
     body = copy.deepcopy(dict(observed.body))
     body["spec"]["model"]["version"] = "v2"
     body["metadata"]["generation"] = 2
-    rolled = decide(Observed(body, observed.children, observed.capabilities), settings, now=NOW)
+    rolled = decide_pass(
+        read_pass(Snapshot(body, observed.children, observed.capabilities), settings, now=NOW)
+    )
     (write,) = [w for w in rolled.writes if w.key.kind == "Deployment"]
     assert write.verb is Verb.UPDATED
     new_revision = write.manifest["spec"]["template"]["metadata"]["labels"][
@@ -138,7 +142,9 @@ def test_children_the_spec_no_longer_asks_for_are_deleted(settings):
     body = copy.deepcopy(dict(observed.body))
     for section in ("backup", "autoscaling"):
         body["spec"].pop(section)
-    pruned = decide(Observed(body, observed.children, observed.capabilities), settings, now=NOW)
+    pruned = decide_pass(
+        read_pass(Snapshot(body, observed.children, observed.capabilities), settings, now=NOW)
+    )
     deleted = {w.key.kind for w in pruned.writes if w.verb is Verb.DELETED}
     assert deleted == {"CronJob", "HorizontalPodAutoscaler", "VerticalPodAutoscaler"}
     (deployment,) = [w for w in pruned.writes if w.key.kind == "Deployment"]
@@ -162,7 +168,9 @@ def test_an_invalid_spec_later_keeps_the_running_children_untouched(settings):
     observed = served(plan, observed)
     body = copy.deepcopy(dict(observed.body))
     body["spec"]["model"].pop("sha256")
-    broken = decide(Observed(body, observed.children, observed.capabilities), settings, now=NOW)
+    broken = decide_pass(
+        read_pass(Snapshot(body, observed.children, observed.capabilities), settings, now=NOW)
+    )
     assert broken.writes == ()
     assert broken.status_patch["currentRevision"] is None
 
@@ -184,8 +192,8 @@ def test_a_forecastmodel_being_deleted_is_left_to_the_garbage_collector(settings
 
 @pytest.mark.parametrize("reason", ["ApplyFailed", "Forbidden"])
 def test_a_refused_write_is_reported_in_the_status(settings, reason):
-    observed = Observed(example("minimal"), {}, EVERYTHING)
-    plan = decide(observed, settings, now=NOW, failure=Failure(reason, "422: no"))
+    observed = Snapshot(example("minimal"), {}, EVERYTHING)
+    plan = decide_pass(read_pass(observed, settings, now=NOW), Failure(reason, "422: no"))
     assert plan.writes == ()
     degraded = next(c for c in plan.status_patch["conditions"] if c["type"] == "Degraded")
     assert (degraded["status"], degraded["reason"], degraded["message"]) == (

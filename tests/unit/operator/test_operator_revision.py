@@ -6,7 +6,7 @@ import copy
 
 import pytest
 from fmsamples import example
-from forecastops.revision import compute_revision, input_hash
+from forecastops.kube.revision import compute_revision, input_hash
 
 
 def revision_of(parse, mutate=lambda spec: None) -> str:

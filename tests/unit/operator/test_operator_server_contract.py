@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from forecastops.builders.deployment import build_deployment
-from forecastops.names import SERVER_PORT, Role
+from forecastops.kube.names import SERVER_PORT, Role
 
 from devenv.paths import REPO
 from model_server import contract

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from forecastops.kinds import SERVICE_MONITOR, VPA
-from forecastops.status import (
+from forecastops.kube.kinds import SERVICE_MONITOR, VPA
+from forecastops.reconcile.status import (
     Condition,
     Failure,
-    Phase,
     RolloutState,
     build_conditions,
     merge_conditions,
@@ -18,6 +17,7 @@ from forecastops.status import (
     status_patch,
     transition_events,
 )
+from forecastops.rollout.state import Phase
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 LATER = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)

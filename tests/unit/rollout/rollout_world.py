@@ -14,7 +14,7 @@ from typing import Any
 
 from forecastops.analysis.measurement import measure
 from forecastops.analysis.provider import MetricsError, NoDataError
-from forecastops.names import Role
+from forecastops.kube.names import Role
 from forecastops.rollout.actions import (
     ApplyStable,
     Decision,
@@ -24,7 +24,7 @@ from forecastops.rollout.actions import (
     ScaleCandidate,
     SetRoutes,
 )
-from forecastops.rollout.decide import decide
+from forecastops.rollout.decide import decide_rollout
 from forecastops.rollout.observed import DeploymentState, Observed, parse_command
 from forecastops.rollout.runs import due_metrics, template_variables
 from forecastops.rollout.spec import RolloutSpec, parse_rollout
@@ -149,7 +149,7 @@ class World:
                 self.queries.append(f"{name}@{variables['revision']}")
                 answer = self._answer(name, variables["revision"])
                 measurements[name] = measure(metric, _Provider(answer), variables, self.now)
-        decision = decide(self.spec, self.status, self.observe(), measurements)
+        decision = decide_rollout(self.spec, self.status, self.observe(), measurements)
         self.decisions.append(decision)
         self.status = decision.status
         if act:

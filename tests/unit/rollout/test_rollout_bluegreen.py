@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from forecastops.names import Role
+from forecastops.kube.names import Role
 from forecastops.rollout.actions import ApplyStable, SetRoutes
 from forecastops.rollout.state import Phase, Reason
 from rollout_world import ERROR_RATE, NO_DATA, World

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from forecastops.names import Role
+from forecastops.kube.names import Role
 from forecastops.rollout.actions import ApplyStable, Requeue, ScaleCandidate, SetRoutes
 from forecastops.rollout.spec import parse_rollout
 from forecastops.rollout.state import Phase, Reason, RolloutStatus

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from forecastops.cli_rollout import add_commands, command_token, render_text
+from forecastops.cli.rollout import add_commands, command_token, render_text
 from forecastops.rollout.observed import CommandKind, parse_command
 from forecastops.rollout.state import Phase, to_dict
 from rollout_world import World, rollout_spec

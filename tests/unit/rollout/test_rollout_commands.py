@@ -153,7 +153,7 @@ def test_given_stable_already_written_when_aborted_then_refused():
     world = World.healthy(rollout_spec(canary={"steps": [{"setWeight": 10}]}))
     world.desired = "rev-b"
     world.broken = {"rev-b"}
-    from forecastops.names import Role
+    from forecastops.kube.names import Role
     from rollout_world import Deployment
 
     world.candidates[Role.CANARY] = Deployment("rev-b", 1, 1)

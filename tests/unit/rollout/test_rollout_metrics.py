@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from forecastops.prometheus_metrics import PrometheusMetrics
-from forecastops.rollout.metrics import RolloutCounters, new_measurements
 from forecastops.rollout.state import Phase
+from forecastops.telemetry.prometheus import PrometheusMetrics
+from forecastops.telemetry.rollout import RolloutCounters, new_measurements
 from prometheus_client import CollectorRegistry
 from rollout_world import World, rollout_spec
 

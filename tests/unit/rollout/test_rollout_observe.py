@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from forecastops.kinds import ChildKey
+from forecastops.kube.kinds import ChildKey
 from forecastops.rollout.observe import deployment_state, observe
 from forecastops.rollout.observed import CommandKind, DeploymentState
 from rollout_world import T0

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from forecastops.analysis.measurement import Measurement, Verdict
 from forecastops.rollout.runs import (
-    Outcome,
+    RunOutcome,
     due_metrics,
     forgive_inconclusive,
     judge_run,
@@ -38,18 +38,18 @@ def run_after(verdicts: list[Verdict], *, finite: bool = True, metric: str = "er
 
 
 OUTCOMES = [
-    ([], Outcome.RUNNING),
-    ([S, S], Outcome.RUNNING),
-    ([S, S, S], Outcome.SUCCESSFUL),
-    ([F, S, S, S], Outcome.SUCCESSFUL),  # one failure within the limit
-    ([F, F], Outcome.RUNNING),
-    ([F, F, F], Outcome.FAILED),  # failures > failureLimit
-    ([F, S, F, S, F], Outcome.FAILED),  # failures count in total, not in a row
-    ([I, I, I], Outcome.RUNNING),
-    ([I, I, I, I], Outcome.INCONCLUSIVE),  # consecutive inconclusive > inconclusiveLimit
-    ([I, I, I, S, I, I, I], Outcome.RUNNING),  # a success breaks the streak
-    ([I] * 50, Outcome.INCONCLUSIVE),
-    ([F, F, F, I, I, I, I], Outcome.FAILED),  # failure judged before inconclusive
+    ([], RunOutcome.RUNNING),
+    ([S, S], RunOutcome.RUNNING),
+    ([S, S, S], RunOutcome.SUCCESSFUL),
+    ([F, S, S, S], RunOutcome.SUCCESSFUL),  # one failure within the limit
+    ([F, F], RunOutcome.RUNNING),
+    ([F, F, F], RunOutcome.FAILED),  # failures > failureLimit
+    ([F, S, F, S, F], RunOutcome.FAILED),  # failures count in total, not in a row
+    ([I, I, I], RunOutcome.RUNNING),
+    ([I, I, I, I], RunOutcome.INCONCLUSIVE),  # consecutive inconclusive > inconclusiveLimit
+    ([I, I, I, S, I, I, I], RunOutcome.RUNNING),  # a success breaks the streak
+    ([I] * 50, RunOutcome.INCONCLUSIVE),
+    ([F, F, F, I, I, I, I], RunOutcome.FAILED),  # failure judged before inconclusive
 ]
 
 
@@ -64,12 +64,14 @@ def test_given_every_measurement_errored_when_judged_then_never_successful():
     """argo-rollouts#4479: all-errored is not a pass, however long it runs."""
     lenient = replace(LIMITS, inconclusive_limit=1000)
     for n in range(0, 60):
-        assert judge_run(run_after([I] * n), lenient).outcome is Outcome.RUNNING
+        assert judge_run(run_after([I] * n), lenient).outcome is RunOutcome.RUNNING
 
 
 def test_given_background_run_when_successes_pile_up_then_it_never_completes():
-    assert judge_run(run_after([S] * 20, finite=False), LIMITS).outcome is Outcome.RUNNING
-    assert judge_run(run_after([S] * 5 + [F] * 3, finite=False), LIMITS).outcome is Outcome.FAILED
+    assert judge_run(run_after([S] * 20, finite=False), LIMITS).outcome is RunOutcome.RUNNING
+    assert (
+        judge_run(run_after([S] * 5 + [F] * 3, finite=False), LIMITS).outcome is RunOutcome.FAILED
+    )
 
 
 def test_given_failed_run_when_judged_then_message_names_metric_count_limit_and_value():
@@ -89,7 +91,7 @@ def test_given_inconclusive_streak_when_forgiven_then_streak_restarts_and_totals
     run = forgive_inconclusive(run_after([I] * 4))
     assert run.tally("error-rate").consecutive_inconclusive == 0
     assert run.tally("error-rate").inconclusive == 4
-    assert judge_run(run, LIMITS).outcome is Outcome.RUNNING
+    assert judge_run(run, LIMITS).outcome is RunOutcome.RUNNING
 
 
 def test_given_runs_when_due_then_each_metric_listed_once():

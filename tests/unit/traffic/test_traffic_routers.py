@@ -7,8 +7,8 @@ import copy
 from typing import Any
 
 import pytest
-from forecastops.kinds import DEPLOYMENT, SERVICE, Kind
-from forecastops.names import LABEL_ROLE, Role
+from forecastops.kube.kinds import DEPLOYMENT, SERVICE, Kind
+from forecastops.kube.names import LABEL_ROLE, Role
 from forecastops.rollout.spec import parse_rollout
 from forecastops.spec import ObjectRef
 from forecastops.traffic.factory import router_for

@@ -1,8 +1,8 @@
 """Train the sample demand model, export it to ONNX and check it before anyone serves it.
 
 ``train_sample(out_dir)`` writes ``model.onnx`` (with the metadata of `modelmeta`) and
-``metadata.json`` (features, sha256, metrics). ``forecastctl train-sample`` calls it;
-``python -m model_server.training --out DIR [--variant v2]`` runs it directly.
+``metadata.json`` (features, sha256, metrics). ``forecast-train`` runs it;
+``python -m model_training.train --out DIR [--variant v2]`` runs it directly.
 
 Steps: generate the panel (`demand`), build the 26 features, hold out the last
 `holdout_days` days, train a HistGradientBoostingRegressor on the rest (in chunks of
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from model_server import demand
 from model_server.modelmeta import Golden, ModelMetadata, build_metadata_props
+from model_training import demand
 
 PARITY_TOLERANCE = 1e-4
 GOLDEN_ROWS = 4
@@ -250,7 +250,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m model_server.training", description="Train the sample demand model."
+        prog="forecast-train", description="Train the sample demand model and export it to ONNX."
     )
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="v1")

@@ -9,9 +9,9 @@ import onnx
 import orjson
 import pytest
 
-from model_server import demand
 from model_server.modelmeta import parse_metadata_props
-from model_server.training import (
+from model_training import demand
+from model_training.train import (
     VARIANTS,
     ParityError,
     TrainResult,
