@@ -27,7 +27,7 @@ from model_server import openapi
 from model_server.auth import Authenticator
 from model_server.dataplane import DataPlane
 from model_server.errors import ModelServerError
-from model_server.rest import HotRoute, add_routes, json_response
+from model_server.rest import Endpoints, HotRoute, json_response, routes
 from model_server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def create_app(settings: ServerSettings, data_plane: DataPlane) -> ModelServerAp
         title="forecastops model server", description=DESCRIPTION, lifespan=lifespan
     )
     app.state.data_plane = data_plane
-    add_routes(app, data_plane, auth)
+    app.router.routes += routes(Endpoints(data_plane, auth))
     app.hot_routes = tuple(r for r in app.router.routes if isinstance(r, HotRoute))
     for exc_class in (ModelServerError, HTTPException, RequestValidationError):
         app.add_exception_handler(exc_class, error_response)

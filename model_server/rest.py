@@ -1,6 +1,7 @@
 """HTTP endpoints. They speak HTTP and JSON only; the data plane does the rest.
 
-Two kinds of route:
+`Endpoints` holds every endpoint as a method, and `routes` is the flat route table
+(MLServer's shape: ``rest/endpoints.py`` and ``rest/app.py``). Two kinds of route:
 
 - Hot routes (``POST /v2/models/{name}/infer``, ``POST /v1/forecast``) are raw ASGI
   handlers (`hot_endpoint`): credentials checked, body read with a size limit, parsed
@@ -20,7 +21,7 @@ from time import perf_counter
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request, Response
+from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -137,36 +138,83 @@ def json_response(document: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(document), status_code, media_type="application/json")
 
 
-def add_routes(app: FastAPI, data_plane: DataPlane, auth: Authenticator) -> None:
-    settings = data_plane.settings
-    secured = {"security": openapi.security(auth.uses_api_keys, auth.uses_jwt)}
-    auth_errors = (401,) if auth.enabled else ()
+class Endpoints:
+    """Every endpoint as a method: HTTP in, HTTP out; the data plane does the rest.
 
-    async def infer(scope: Scope, body: bytes, started: float) -> bytes:
-        model = data_plane.model(scope["path_params"]["name"])
+    `infer` and `forecast` are hot: raw ASGI handlers' bodies (`hot_endpoint` wraps them
+    with credentials, the body limit, errors and metrics). The others are FastAPI
+    endpoints. `routes` lays them out in one flat table.
+    """
+
+    def __init__(self, data_plane: DataPlane, auth: Authenticator) -> None:
+        self.data_plane = data_plane
+        self.auth = auth
+
+    # --- hot ---------------------------------------------------------------------------
+    async def infer(self, scope: Scope, body: bytes, started: float) -> bytes:
+        plane = self.data_plane
+        model = plane.model(scope["path_params"]["name"])
         request = decode_infer_request(body)
-        predictions = await data_plane.infer(model, request.inputs, request.id, started)
-        return encode_infer_response(data_plane.name, model.version, request.id, predictions)
+        predictions = await plane.infer(model, request.inputs, request.id, started)
+        return encode_infer_response(plane.name, model.version, request.id, predictions)
 
-    async def forecast(scope: Scope, body: bytes, started: float) -> bytes:
-        model = data_plane.model()
+    async def forecast(self, scope: Scope, body: bytes, started: float) -> bytes:
+        plane = self.data_plane
+        model = plane.model()
         request = decode_forecast_request(body, model.feature_names)
-        predictions = await data_plane.infer(model, request.inputs, request.id, started)
-        return encode_forecast_response(data_plane.name, model.version, request.id, predictions)
+        predictions = await plane.infer(model, request.inputs, request.id, started)
+        return encode_forecast_response(plane.name, model.version, request.id, predictions)
+
+    # --- health (open, for probes and scrapers) ------------------------------------------
+    async def live(self) -> Response:
+        return json_response({"live": True})
+
+    async def ready(self) -> Response:
+        self.data_plane.model()
+        return json_response({"ready": True})
+
+    async def model_ready(self, name: str) -> Response:
+        self.data_plane.model(name)
+        return json_response({"name": name, "ready": True})
+
+    async def metrics(self) -> Response:
+        body, content_type = self.data_plane.metrics.render()
+        return Response(body, media_type=content_type)
+
+    # --- metadata (credentials required) ---------------------------------------------
+    async def server_metadata(self, request: Request) -> Response:
+        self.auth.check(request.scope["headers"])
+        return json_response({"name": SERVER_NAME, "version": _version(), "extensions": []})
+
+    async def model_metadata(self, name: str, request: Request) -> Response:
+        self.auth.check(request.scope["headers"])
+        return json_response(self.data_plane.model_metadata(name))
+
+
+def routes(endpoints: Endpoints) -> list[APIRoute]:
+    """The route table: path, method, endpoint and its documentation, one row each."""
+    auth, plane = endpoints.auth, endpoints.data_plane
+    secured = (
+        {"security": openapi.security(auth.uses_api_keys, auth.uses_jwt)} if auth.enabled else {}
+    )
+    auth_errors = (401,) if auth.enabled else ()
 
     def hot(label: str, handle: Handle) -> ASGIApp:
         return hot_endpoint(
             label,
             handle,
             auth=auth,
-            metrics=data_plane.metrics,
-            max_body_bytes=settings.max_body_bytes,
+            metrics=plane.metrics,
+            max_body_bytes=plane.settings.max_body_bytes,
         )
 
-    app.router.routes += [
+    def get(path: str, endpoint: Callable[..., Awaitable[Response]], **docs: Any) -> APIRoute:
+        return APIRoute(path, endpoint, methods=["GET"], **docs)
+
+    return [
         HotRoute(
             "/v2/models/{name}/infer",
-            hot("infer", infer),
+            hot("infer", endpoints.infer),
             methods=["POST"],
             summary="Predict (Open Inference Protocol v2, JSON tensors)",
             tags=["inference"],
@@ -176,12 +224,12 @@ def add_routes(app: FastAPI, data_plane: DataPlane, auth: Authenticator) -> None
             },
             openapi_extra={
                 **openapi.request_body(openapi.INFER_REQUEST, path_name=True),
-                **(secured if auth.enabled else {}),
+                **secured,
             },
         ),
         HotRoute(
             "/v1/forecast",
-            hot("forecast", forecast),
+            hot("forecast", endpoints.forecast),
             methods=["POST"],
             summary="Forecast from rows of named features",
             tags=["inference"],
@@ -191,69 +239,51 @@ def add_routes(app: FastAPI, data_plane: DataPlane, auth: Authenticator) -> None
             },
             openapi_extra={
                 **openapi.request_body(openapi.FORECAST_REQUEST, path_name=False),
-                **(secured if auth.enabled else {}),
+                **secured,
             },
         ),
+        get(LIVE_PATH, endpoints.live, tags=["health"], summary="Liveness"),
+        get(
+            READY_PATH,
+            endpoints.ready,
+            tags=["health"],
+            summary="Readiness: the model passed its golden request",
+            responses=openapi.errors(503),
+        ),
+        get(
+            "/v2/models/{name}/ready",
+            endpoints.model_ready,
+            tags=["health"],
+            summary="Model readiness",
+            responses=openapi.errors(404, 503),
+        ),
+        get(
+            "/v2",
+            endpoints.server_metadata,
+            tags=["metadata"],
+            summary="Server metadata",
+            responses=openapi.errors(*auth_errors),
+            openapi_extra=secured or None,
+        ),
+        get(
+            "/v2/models/{name}",
+            endpoints.model_metadata,
+            tags=["metadata"],
+            summary="Model metadata: features, version, backtest metrics",
+            responses={
+                200: openapi.json_body(openapi.MODEL_METADATA, "model metadata"),
+                **openapi.errors(*auth_errors, 404, 503),
+            },
+            openapi_extra=secured or None,
+        ),
+        get(
+            METRICS_PATH,
+            endpoints.metrics,
+            tags=["health"],
+            summary="Prometheus metrics",
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        ),
     ]
-
-    @app.get(LIVE_PATH, tags=["health"], summary="Liveness")
-    async def live() -> Response:
-        return json_response({"live": True})
-
-    @app.get(
-        READY_PATH,
-        tags=["health"],
-        summary="Readiness: the model passed its golden request",
-        responses=openapi.errors(503),
-    )
-    async def ready() -> Response:
-        data_plane.model()
-        return json_response({"ready": True})
-
-    @app.get(
-        "/v2/models/{name}/ready",
-        tags=["health"],
-        summary="Model readiness",
-        responses=openapi.errors(404, 503),
-    )
-    async def model_ready(name: str) -> Response:
-        data_plane.model(name)
-        return json_response({"name": name, "ready": True})
-
-    @app.get(
-        "/v2",
-        tags=["metadata"],
-        summary="Server metadata",
-        responses=openapi.errors(*auth_errors),
-        openapi_extra=secured if auth.enabled else None,
-    )
-    async def server_metadata(request: Request) -> Response:
-        auth.check(request.scope["headers"])
-        return json_response({"name": SERVER_NAME, "version": _version(), "extensions": []})
-
-    @app.get(
-        "/v2/models/{name}",
-        tags=["metadata"],
-        summary="Model metadata: features, version, backtest metrics",
-        responses={
-            200: openapi.json_body(openapi.MODEL_METADATA, "model metadata"),
-            **openapi.errors(*auth_errors, 404, 503),
-        },
-        openapi_extra=secured if auth.enabled else None,
-    )
-    async def model_metadata(name: str, request: Request) -> Response:
-        auth.check(request.scope["headers"])
-        return json_response(data_plane.model_metadata(name))
-
-    @app.get(
-        METRICS_PATH,
-        tags=["health"],
-        summary="Prometheus metrics",
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
-    )
-    async def metrics() -> Response:
-        body, content_type = data_plane.metrics.render()
-        return Response(body, media_type=content_type)
 
 
 def _version() -> str:
