@@ -15,13 +15,26 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _REMOTE_SCHEMES = {"https", "http", "s3"}
 
 CommaList = Annotated[list[str], NoDecode]
+
+
+def normalise_sha256(value: Any) -> Any:
+    """``SHA256:AB..`` and `` ab.. `` -> ``ab..``; an empty text is None; else 64 hex digits."""
+    if isinstance(value, str):
+        value = value.strip().lower().removeprefix("sha256:") or None
+        if value is not None and not _SHA256.match(value):
+            raise ValueError("must be 64 hexadecimal characters")
+    return value
+
+
+Sha256 = Annotated[str | None, BeforeValidator(normalise_sha256)]
+"""A model file's sha256 in a setting (the backup's settings use it too)."""
 
 
 class ServerSettings(BaseSettings):
@@ -32,7 +45,7 @@ class ServerSettings(BaseSettings):
         description="file://, https:// or s3:// location of model.onnx", repr=False
     )
     model_name: str = Field("forecast", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-    model_sha256: str | None = Field(
+    model_sha256: Sha256 = Field(
         None, description="hex sha256 of the model file; required unless file://"
     )
     model_version: str | None = Field(
@@ -102,15 +115,6 @@ class ServerSettings(BaseSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("model_sha256", mode="before")
-    @classmethod
-    def _normalise_sha256(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.strip().lower().removeprefix("sha256:") or None
-            if value is not None and not _SHA256.match(value):
-                raise ValueError("must be 64 hexadecimal characters")
         return value
 
     @field_validator("jwt_algorithms")

@@ -20,7 +20,6 @@ Environment (the backup CronJob sets these; flags of the same meaning override t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,9 +29,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from forecastops.backup.errors import UsageError
 from forecastops.backup.layout import parse_backup_id
+from model_server.settings import Sha256
 
 MiB = 1024 * 1024
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MODEL_SCHEMES = ("file", "s3", "https", "http")
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -147,9 +146,9 @@ class BackupSettings(BaseSettings):
     pg_bindir: Path | None = None
 
     stable_model_uri: str | None = None
-    stable_model_sha256: str | None = None
+    stable_model_sha256: Sha256 = None
     canary_model_uri: str | None = None
-    canary_model_sha256: str | None = None
+    canary_model_sha256: Sha256 = None
     model_s3_endpoint: str | None = Field(None, pattern=r"^https?://.+")
     model_s3_region: str | None = None
     model_access_key_id: SecretStr | None = None
@@ -160,15 +159,6 @@ class BackupSettings(BaseSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("stable_model_sha256", "canary_model_sha256", mode="before")
-    @classmethod
-    def _normalise_sha256(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.strip().lower().removeprefix("sha256:") or None
-            if value is not None and not _SHA256.match(value):
-                raise ValueError("must be 64 hexadecimal characters")
         return value
 
     @field_validator("stable_model_uri", "canary_model_uri")

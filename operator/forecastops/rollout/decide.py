@@ -168,19 +168,8 @@ def _back_to_stable(status: RolloutStatus) -> Moved:
     message = f"the spec is at stable revision {status.stable_revision} again"
     if status.phase in ROLLOUT_PHASES:
         message += f"; candidate {status.candidate_revision} removed"
-    status = replace(
-        status,
-        phase=Phase.HEALTHY,
-        candidate_revision=None,
-        step_index=None,
-        step_started_at=None,
-        route_weight=0,
-        runs=(),
-        aborted_revision=None,
-        stable_promoted=False,
-        scale_down_at=None,
-        reason=str(Reason.ROLLOUT_CANCELLED),
-        message=message,
+    status = status.settled(
+        Reason.ROLLOUT_CANCELLED, message, aborted_revision=None, scale_down_at=None
     )
     return status, [event(Reason.ROLLOUT_CANCELLED, message)]
 
@@ -249,19 +238,7 @@ def _promoting(p: Pass, status: RolloutStatus) -> Moved:
     message = (
         f"revision {revision} is stable; the previous revision {status.stable_revision} is gone"
     )
-    status = replace(
-        status,
-        phase=Phase.HEALTHY,
-        stable_revision=revision,
-        candidate_revision=None,
-        step_index=None,
-        step_started_at=None,
-        route_weight=0,
-        runs=(),
-        stable_promoted=False,
-        reason=str(Reason.ROLLOUT_COMPLETED),
-        message=message,
-    )
+    status = status.settled(Reason.ROLLOUT_COMPLETED, message, stable_revision=revision)
     return status, [
         ApplyStable(revision),
         SetRoutes(0),

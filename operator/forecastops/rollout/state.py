@@ -157,6 +157,22 @@ class RolloutStatus:
     def run(self, name: str) -> AnalysisRun | None:
         return next((run for run in self.runs if run.name == name), None)
 
+    def settled(self, reason: Reason, message: str, **changes: Any) -> RolloutStatus:
+        """Healthy with no candidate: what a completed or cancelled rollout leaves."""
+        return replace(
+            self,
+            phase=Phase.HEALTHY,
+            candidate_revision=None,
+            step_index=None,
+            step_started_at=None,
+            route_weight=0,
+            runs=(),
+            stable_promoted=False,
+            reason=str(reason),
+            message=message,
+            **changes,
+        )
+
 
 # --- serialization --------------------------------------------------------------------------
 
