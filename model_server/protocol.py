@@ -143,27 +143,22 @@ def to_float32(data: list[Any], what: str) -> np.ndarray:
 def encode_infer_response(
     model_name: str, version: str, request_id: str | None, predictions: np.ndarray
 ) -> bytes:
-    doc: dict[str, Any] = {"model_name": model_name, "model_version": version}
-    if request_id is not None:
-        doc["id"] = request_id
-    doc["outputs"] = [
-        {
-            "name": OUTPUT_NAME,
-            "shape": [len(predictions)],
-            "datatype": "FP32",
-            "data": predictions,
-        }
-    ]
-    return orjson.dumps(doc, option=_NUMPY)
+    output = {"name": OUTPUT_NAME, "shape": [len(predictions)], "datatype": "FP32"}
+    return _encode(model_name, version, request_id, "outputs", [{**output, "data": predictions}])
 
 
 def encode_forecast_response(
     model_name: str, version: str, request_id: str | None, predictions: np.ndarray
 ) -> bytes:
+    return _encode(model_name, version, request_id, "predictions", predictions)
+
+
+def _encode(model_name: str, version: str, request_id: str | None, key: str, body: Any) -> bytes:
+    """The answer's JSON: model, version, the request's id when it had one, then `key`."""
     doc: dict[str, Any] = {"model_name": model_name, "model_version": version}
     if request_id is not None:
         doc["id"] = request_id
-    doc["predictions"] = predictions
+    doc[key] = body
     return orjson.dumps(doc, option=_NUMPY)
 
 
