@@ -4,6 +4,7 @@ control plane."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -169,3 +170,46 @@ def test_install_test_upgrade_uninstall_on_the_real_control_plane(cluster, k8s_a
         assert crd.metadata.annotations is None or "helm.sh/resource-policy" not in (
             crd.metadata.annotations or {}
         )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        (),
+        (
+            "--set",
+            "watchNamespaces={retail,ops}",
+            "--set",
+            "logLevel=debug",
+            "--set",
+            "analysis.prometheusUrl=http://prometheus.monitoring.svc:9090",
+        ),
+    ],
+    ids=["defaults", "every-option"],
+)
+def test_the_operator_reads_what_the_chart_writes(values, monkeypatch):
+    """The chart's operator container, read by the operator's own parser and settings:
+    every flag parses, every FORECASTOPS_* variable is a setting and arrives typed."""
+    from forecastops.runtime.config import OperatorSettings
+    from forecastops.runtime.main import build_parser
+
+    container = by_kind(render(*values), "Deployment")[0]["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+    args = build_parser().parse_args(container.get("args", []))
+    prefix = OperatorSettings.model_config["env_prefix"]
+    known = {prefix + name.upper(): name for name in OperatorSettings.model_fields}
+    for name in [n for n in os.environ if n.startswith(prefix)]:
+        monkeypatch.delenv(name)
+    for variable in container["env"]:
+        assert variable["name"] in known, f"the operator has no setting {variable['name']}"
+        monkeypatch.setenv(variable["name"], variable["value"])
+    settings = OperatorSettings()
+    for variable in container["env"]:
+        typed = getattr(settings, known[variable["name"]])
+        assert str(typed) == variable["value"] or typed == type(typed)(variable["value"])
+    if "watchNamespaces={retail,ops}" in values:
+        assert args.namespaces == ["retail", "ops"]
+        assert settings.prometheus_url == "http://prometheus.monitoring.svc:9090"
+    else:
+        assert args.all_namespaces and not args.namespaces
