@@ -145,3 +145,10 @@ def test_the_operator_never_imports_the_server_beyond_its_contract() -> None:
             module,
             servers,
         )
+
+
+def test_the_server_never_imports_the_operator() -> None:
+    edges = graph()
+    for module in (m for m in edges if m.startswith("model_server")):
+        operator = sorted(t for t in reachable(module, edges) if t.startswith("forecastops"))
+        assert not operator, (module, operator)
