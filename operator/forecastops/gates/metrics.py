@@ -150,7 +150,10 @@ def _ratio(num: float, den: float, n: int, policy: str, undefined: str) -> Score
         return Score(None, 0, (), policy, "no targets")
     if den == 0:
         return Score(None, n, (), policy, undefined)
-    return Score(num / den, n, (), policy)
+    value = num / den
+    if not math.isfinite(value):
+        return Score(None, n, (), policy, f"{num:g} / {den:g} overflows: not a number to judge")
+    return Score(value, n, (), policy)
 
 
 # --- WAPE --------------------------------------------------------------------------------
@@ -448,8 +451,9 @@ def bootstrap_wape_ratio(
     the series with replacement, keeping all of a series' targets together (its errors
     are correlated over horizons). A resample whose stable error is 0 counts as inf when
     the candidate has error there (as bad as it gets) and 1 when neither has. The bounds
-    are widened to contain the point ratio if a skewed resample distribution would
-    leave it outside.
+    are the resampled ratios at the (1-level)/2 and (1+level)/2 quantiles, taken as the
+    nearest order statistics outward (no interpolation), and widened to contain the
+    point ratio if a skewed resample distribution would leave it outside.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), not {level}")
@@ -476,10 +480,10 @@ def bootstrap_wape_ratio(
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios[start:stop] = np.where(den > 0, num / den, np.where(num > 0, math.inf, 1.0))
     tail = (1 - level) / 2
-    lower, upper = np.quantile(ratios, [tail, 1 - tail])
-    return RatioInterval(
-        ratio, min(float(lower), ratio), max(float(upper), ratio), level, n, n_resamples
-    )
+    # order statistics, not interpolation: no inf - inf, and never narrower than asked
+    lower = float(np.quantile(ratios, tail, method="lower"))
+    upper = float(np.quantile(ratios, 1 - tail, method="higher"))
+    return RatioInterval(ratio, min(lower, ratio), max(upper, ratio), level, n, n_resamples)
 
 
 # --- intermittent demand -----------------------------------------------------------------
