@@ -46,6 +46,7 @@ DECISION_LAYERS = (
     "forecastops.reconcile.drift",
     "forecastops.reconcile.events",
     "forecastops.reconcile.decide",
+    "forecastops.gates.verdict",
 )
 
 
