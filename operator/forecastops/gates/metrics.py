@@ -92,9 +92,11 @@ class SeriesScores:
         """The unweighted mean over the series that have a value (utilsforecast's agg 'mean')."""
         if not self.values:
             return Score(None, 0, self.excluded_series, self.policy, "no series with a value")
-        return Score(
-            float(np.mean(self.values)), len(self.values), self.excluded_series, self.policy
-        )
+        with np.errstate(over="ignore"):
+            value = float(np.mean(self.values))
+        if not math.isfinite(value):
+            return Score(None, len(self.values), self.excluded_series, self.policy, "overflow")
+        return Score(value, len(self.values), self.excluded_series, self.policy)
 
 
 @dataclass(frozen=True)
@@ -308,11 +310,20 @@ def _scaled(
     )
     keys = [str(s) for s in names]
     scales, excluded = _scales(keys, histories, m, policy, epsilon)
-    kept = [i for i, s in enumerate(keys) if s in scales]
+    series, values = [], []
+    for i, key in enumerate(keys):
+        if key not in scales:
+            continue
+        value = float(mean_loss[i] / scales[key])
+        if not math.isfinite(value):  # overflow (a tiny scale): no number to judge
+            excluded.append(key)
+            continue
+        series.append(key)
+        values.append(value)
     return SeriesScores(
-        series=tuple(keys[i] for i in kept),
-        values=tuple(float(mean_loss[i] / scales[keys[i]]) for i in kept),
-        excluded_series=tuple(excluded),
+        series=tuple(series),
+        values=tuple(values),
+        excluded_series=tuple(sorted(excluded)),
         policy=f"m={m}; zero scale: {policy.value}",
     )
 
@@ -330,7 +341,8 @@ def mase(
 
     `histories` must hold each series' history up to its forecast origin only (see
     `history_until`). A zero scale follows `zero_scale`; a history of m points or fewer
-    has no scale and is excluded. `.mean()` gives the unweighted mean over series.
+    has no scale and is excluded, and so is a value that overflows. `.mean()` gives the
+    unweighted mean over series.
     """
     y, yhat = _points(y, yhat)
     return _scaled(ids, np.abs(y - yhat), histories, m, zero_scale, epsilon)

@@ -148,6 +148,11 @@ def test_a_ratio_that_overflows_is_undefined_not_inf():
     assert "overflows" in score.reason
 
 
+def test_a_mean_over_series_that_overflows_is_undefined():
+    scores = metrics.SeriesScores(("a", "b"), (1e308, 1e308), (), "test")
+    assert (scores.mean().value, scores.mean().reason) == (None, "overflow")
+
+
 def test_arrays_of_different_lengths_are_refused():
     with pytest.raises(ValueError, match="differ in length"):
         metrics.bias(np.ones(3), np.ones(2))
@@ -265,3 +270,20 @@ def test_seasonal_naive_repeats_the_last_period(history, m):
     got = metrics.seasonal_naive(history, 2 * m, m)
     last = history[-m:]
     assert got.tolist() == [*last, *last]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(float, st.integers(0, 20), elements=st.floats(-1e6, 1e6)),
+    hnp.arrays(float, 6, elements=st.floats(-1e6, 1e6)),
+    hnp.arrays(float, 6, elements=st.floats(-1e6, 1e6)),
+    st.integers(1, 7),
+    st.sampled_from(list(metrics.ZeroScale)),
+)
+def test_mase_is_finite_or_excluded_under_every_policy(history, y, yhat, m, policy):
+    ids = np.array(["a", "a", "a", "b", "b", "b"])
+    got = metrics.mase(ids, y, yhat, {"a": history, "b": np.zeros(10)}, m, zero_scale=policy)
+    assert all(math.isfinite(v) for v in got.values)
+    assert sorted([*got.series, *got.excluded_series]) == ["a", "b"]
+    mean = got.mean()
+    assert mean.value is None or math.isfinite(mean.value)
