@@ -44,8 +44,8 @@ class ModelFiles:
 def _key() -> str:
     h = hashlib.sha256()
     for rel in (
-        "model_server/training.py",
-        "model_server/demand.py",
+        "model_training/train.py",
+        "model_training/demand.py",
         "bench/apps/train_sklearn.py",
     ):
         h.update((REPO / rel).read_bytes())

@@ -149,3 +149,10 @@ def test_dispatch():
     assert dispatch(["--help"]) == ("help", [])
     with pytest.raises(SystemExit):
         dispatch(["nope"])
+
+
+def test_the_model_cache_key_reads_files_that_exist() -> None:
+    """The key hashes the training code: a moved file must not break the benchmark."""
+    from bench import model
+
+    assert len(model._key()) == 16
