@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ _DURATION = re.compile(r"^([0-9]+(ms|s|m|h))+$")
 _URL = re.compile(r"^https?://.+")
 _IMAGE = re.compile(r"^\S+$")
 _E = TypeVar("_E", bound=StrEnum)
+_S = TypeVar("_S")
 _JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384")
 
 
@@ -465,19 +466,30 @@ def _parse_jwt(jwt: _Fields) -> JwtAuth | None:
 
 
 def _parse_cache(cache: _Fields | None) -> Cache | None:
-    if cache is None:
-        return None
-    url = cache.secret_ref("redisUrlSecret", required=True)
-    ttl = cache.integer("ttlSeconds", 300, low=1, high=604800)
-    return Cache(url, ttl) if url else None
+    return _parse_store(cache, Cache, "redisUrlSecret", "ttlSeconds", default=300, high=604800)
 
 
 def _parse_prediction_log(log: _Fields | None) -> PredictionLog | None:
-    if log is None:
+    return _parse_store(
+        log, PredictionLog, "postgresUrlSecret", "retentionDays", default=30, high=3650
+    )
+
+
+def _parse_store(
+    store: _Fields | None,
+    build: Callable[[SecretKeyRef, int], _S],
+    url_secret: str,
+    number: str,
+    *,
+    default: int,
+    high: int,
+) -> _S | None:
+    """A store the server connects to: a required URL Secret and a number from 1 to `high`."""
+    if store is None:
         return None
-    url = log.secret_ref("postgresUrlSecret", required=True)
-    retention = log.integer("retentionDays", 30, low=1, high=3650)
-    return PredictionLog(url, retention) if url else None
+    url = store.secret_ref(url_secret, required=True)
+    value = store.integer(number, default, low=1, high=high)
+    return build(url, value) if url else None
 
 
 def _parse_autoscaling(autoscaling: _Fields | None) -> Autoscaling | None:
