@@ -87,6 +87,8 @@ def build_specs(names: list[str], files: model.ModelFiles, run_dir: Path) -> lis
     ready = f"/v2/models/{name}/ready"
     for server in names:
         port = procs.free_port()
+        cwd, expected = model.REPO, "onnx"
+        headers: dict[str, str] = {}
         if server.startswith("ours"):
             workers = int(server[-2])
             env = base_env()
@@ -109,21 +111,8 @@ def build_specs(names: list[str], files: model.ModelFiles, run_dir: Path) -> lis
                 "--port",
                 str(port),
             ]
-            specs.append(
-                Spec(
-                    server,
-                    "ours",
-                    "forecast-server (metrics + API key on, defaults)",
-                    workers,
-                    argv,
-                    env,
-                    model.REPO,
-                    port,
-                    infer,
-                    ready,
-                    {"X-API-Key": API_KEY},
-                )
-            )
+            kind, label = "ours", "forecast-server (metrics + API key on, defaults)"
+            headers = {"X-API-Key": API_KEY}
         elif server.startswith("bare"):
             workers = int(server[-2])
             env = base_env()
@@ -152,20 +141,7 @@ def build_specs(names: list[str], files: model.ModelFiles, run_dir: Path) -> lis
                 "--log-level",
                 "warning",
             ]
-            specs.append(
-                Spec(
-                    server,
-                    "bare",
-                    "bare FastAPI + onnxruntime (raw body, orjson)",
-                    workers,
-                    argv,
-                    env,
-                    model.REPO,
-                    port,
-                    infer,
-                    ready,
-                )
-            )
+            kind, label = "bare", "bare FastAPI + onnxruntime (raw body, orjson)"
         elif server == "mlserver":
             repo = run_dir / "mlserver"
             (repo / name).mkdir(parents=True, exist_ok=True)
@@ -187,20 +163,9 @@ def build_specs(names: list[str], files: model.ModelFiles, run_dir: Path) -> lis
             env = base_env()
             env.update(OMP_NUM_THREADS="1")
             argv = [str(envs.venv_dir(envs.MLSERVER) / "bin" / "mlserver"), "start", str(repo)]
-            specs.append(
-                Spec(
-                    server,
-                    "peer",
-                    "MLServer 1.7.1 + mlserver-sklearn, tuned (parallel_workers=2, debug off, OMP=1)",
-                    2,
-                    argv,
-                    env,
-                    repo,
-                    port,
-                    infer,
-                    ready,
-                    expected="sklearn",
-                )
+            kind, workers, cwd, expected = "peer", 2, repo, "sklearn"
+            label = (
+                "MLServer 1.7.1 + mlserver-sklearn, tuned (parallel_workers=2, debug off, OMP=1)"
             )
         elif server == "kserve":
             env = base_env()
@@ -224,23 +189,15 @@ def build_specs(names: list[str], files: model.ModelFiles, run_dir: Path) -> lis
                 "--enable_latency_logging",
                 "false",
             ]
-            specs.append(
-                Spec(
-                    server,
-                    "peer",
-                    "KServe 0.21 sklearn Model, tuned (--workers 2, request logging off, OMP=1), v2",
-                    2,
-                    argv,
-                    env,
-                    model.REPO,
-                    port,
-                    infer,
-                    ready,
-                    expected="sklearn",
-                )
-            )
+            kind, workers, expected = "peer", 2, "sklearn"
+            label = "KServe 0.21 sklearn Model, tuned (--workers 2, request logging off, OMP=1), v2"
         else:
             raise ValueError(f"unknown server {server!r}")
+        specs.append(
+            Spec(
+                server, kind, label, workers, argv, env, cwd, port, infer, ready, headers, expected
+            )
+        )
     return specs
 
 
