@@ -72,6 +72,19 @@ def rollout_spec(**overrides: Any) -> dict[str, Any]:
     return spec
 
 
+def analysis_step_spec(weight: int = 10) -> dict[str, Any]:
+    """A canary that sets `weight`, runs the error-rate analysis as a step, then pauses."""
+    analysis = {"analysis": {"templates": ["error-rate"]}}
+    return rollout_spec(canary={"steps": [{"setWeight": weight}, analysis, {"pause": {}}]})
+
+
+def never_ready(raw_spec: Mapping[str, Any]) -> World:
+    """A rollout to rev-b, one pass in, whose pods never become ready."""
+    world = World.healthy(raw_spec, desired="rev-b", broken={"rev-b"})
+    world.tick()
+    return world
+
+
 class _Provider:
     def __init__(self, answer: float | Exception) -> None:
         self.answer = answer

@@ -8,7 +8,7 @@ import pytest
 from forecastops.kube.names import Role
 from forecastops.rollout.actions import ApplyStable, SetRoutes
 from forecastops.rollout.state import Phase, Reason
-from rollout_world import ERROR_RATE, NO_DATA, World
+from rollout_world import ERROR_RATE, NO_DATA, World, never_ready
 
 
 def blue_green(**options: Any) -> dict[str, Any]:
@@ -133,10 +133,7 @@ def test_given_abort_delay_when_post_promotion_fails_then_preview_kept_until_del
 
 
 def test_given_preview_not_ready_when_promote_full_then_switch_waits_for_preview():
-    world = World.healthy(blue_green())
-    world.broken = {"rev-b"}
-    world.desired = "rev-b"
-    world.tick()
+    world = never_ready(blue_green())
     world.command = "promote-full:1"
     decision = world.tick()
     assert decision.status.phase is Phase.PROMOTING

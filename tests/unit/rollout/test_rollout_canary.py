@@ -7,12 +7,33 @@ from forecastops.kube.names import Role
 from forecastops.rollout.actions import ApplyStable, Requeue, ScaleCandidate, SetRoutes
 from forecastops.rollout.spec import parse_rollout
 from forecastops.rollout.state import Phase, Reason, RolloutStatus
-from rollout_world import NO_DATA, QUERY_ERROR, Deployment, World, rollout_spec
+from rollout_world import (
+    NO_DATA,
+    QUERY_ERROR,
+    Deployment,
+    World,
+    analysis_step_spec,
+    rollout_spec,
+)
 
 
 def bad_canary(metric: str, value: float):
     """Metric answers: `value` for rev-b's `metric`, healthy numbers otherwise."""
     return lambda name, revision: value if (name == metric and revision == "rev-b") else 0.001
+
+
+def rolled_back() -> World:
+    """rev-b's canary failed error-rate (0.5) and was rolled back to stable rev-a."""
+    world = World.healthy(rollout_spec(), desired="rev-b")
+    world.metric_fn = bad_canary("error-rate", 0.5)
+    world.run_until(world.phase_is(Phase.ROLLED_BACK))
+    return world
+
+
+BACKGROUND_ANALYSIS = rollout_spec(
+    canary={"steps": [{"setWeight": 10}, {"pause": {}}], "analysis": {"templates": ["error-rate"]}}
+)
+"""A canary paused at weight 10 while error-rate is measured in the background."""
 
 
 # --- the first revision, and no strategy --------------------------------------------------
@@ -167,19 +188,8 @@ def test_given_timed_pause_when_time_passes_then_next_step_starts_by_itself():
 
 
 def test_given_failing_canary_when_failures_exceed_limit_then_aborted_within_limit_plus_one_intervals():
-    world = World.healthy(
-        rollout_spec(
-            canary={
-                "steps": [
-                    {"setWeight": 20},
-                    {"analysis": {"templates": ["error-rate"]}},
-                    {"pause": {}},
-                ]
-            }
-        )
-    )
+    world = World.healthy(analysis_step_spec(weight=20), desired="rev-b")
     world.metric_fn = bad_canary("error-rate", 0.34)
-    world.desired = "rev-b"
     world.run_until(lambda w: w.status.runs)
     analysis_started = world.now
     world.run_until(world.phase_is(Phase.ROLLED_BACK, Phase.DEGRADED))
@@ -231,14 +241,7 @@ def test_given_abort_delay_when_aborted_then_traffic_leaves_at_once_and_pods_lat
 
 
 def test_given_background_analysis_when_metric_fails_during_pause_then_aborted():
-    spec = rollout_spec(
-        canary={
-            "steps": [{"setWeight": 10}, {"pause": {}}],
-            "analysis": {"templates": ["error-rate"]},
-        }
-    )
-    world = World.healthy(spec)
-    world.desired = "rev-b"
+    world = World.healthy(BACKGROUND_ANALYSIS, desired="rev-b")
     world.run_until(world.phase_is(Phase.PAUSED))
     world.metric_fn = bad_canary("error-rate", 0.2)
     world.run_until(world.phase_is(Phase.ROLLED_BACK), passes=10)
@@ -246,14 +249,7 @@ def test_given_background_analysis_when_metric_fails_during_pause_then_aborted()
 
 
 def test_given_background_analysis_when_canary_has_no_traffic_yet_then_nothing_is_measured():
-    spec = rollout_spec(
-        canary={
-            "steps": [{"setWeight": 10}, {"pause": {}}],
-            "analysis": {"templates": ["error-rate"]},
-        }
-    )
-    world = World.healthy(spec)
-    world.desired = "rev-b"
+    world = World.healthy(BACKGROUND_ANALYSIS, desired="rev-b")
     world.reconcile()  # canary pods not ready: route weight still 0
     assert not world.status.runs
     assert not world.queries
@@ -320,19 +316,8 @@ def test_given_inconclusive_pause_when_metric_recovers_and_resumed_then_rollout_
 
 def test_given_inconclusive_then_success_when_streak_broken_then_no_pause():
     answers = iter([NO_DATA, NO_DATA, NO_DATA, 0.0, NO_DATA, NO_DATA, NO_DATA] + [0.0] * 50)
-    world = World.healthy(
-        rollout_spec(
-            canary={
-                "steps": [
-                    {"setWeight": 10},
-                    {"analysis": {"templates": ["error-rate"]}},
-                    {"pause": {}},
-                ]
-            }
-        )
-    )
+    world = World.healthy(analysis_step_spec(), desired="rev-b")
     world.metric_fn = lambda name, revision: next(answers)
-    world.desired = "rev-b"
     world.run_until(world.phase_is(Phase.PAUSED))
     assert world.status.reason == Reason.PAUSE_STEP, "three in a row never exceeded the limit"
 
@@ -342,10 +327,7 @@ def test_given_inconclusive_then_success_when_streak_broken_then_no_pause():
 
 def test_given_rolled_back_when_gitops_reapplies_same_spec_then_no_new_rollout():
     """argo-rollouts#3578: a re-sync of the bad spec must not start the same rollout again."""
-    world = World.healthy(rollout_spec())
-    world.metric_fn = bad_canary("error-rate", 0.5)
-    world.desired = "rev-b"
-    world.run_until(world.phase_is(Phase.ROLLED_BACK))
+    world = rolled_back()
     for _ in range(20):
         world.tick()
     assert world.status.phase is Phase.ROLLED_BACK
@@ -356,10 +338,7 @@ def test_given_rolled_back_when_gitops_reapplies_same_spec_then_no_new_rollout()
 
 
 def test_given_rolled_back_when_spec_changes_then_new_revision_rolls_out():
-    world = World.healthy(rollout_spec())
-    world.metric_fn = bad_canary("error-rate", 0.5)
-    world.desired = "rev-b"
-    world.run_until(world.phase_is(Phase.ROLLED_BACK))
+    world = rolled_back()
     world.desired = "rev-c"
     decision = world.reconcile()
     assert decision.status.phase is Phase.PROGRESSING
@@ -368,10 +347,7 @@ def test_given_rolled_back_when_spec_changes_then_new_revision_rolls_out():
 
 
 def test_given_rolled_back_when_user_retries_then_same_revision_rolls_out_again():
-    world = World.healthy(rollout_spec())
-    world.metric_fn = bad_canary("error-rate", 0.5)
-    world.desired = "rev-b"
-    world.run_until(world.phase_is(Phase.ROLLED_BACK))
+    world = rolled_back()
     world.metric_fn = None  # fixed outside the spec (e.g. a feature store)
     world.command = "retry:1"
     decision = world.reconcile()
@@ -381,10 +357,7 @@ def test_given_rolled_back_when_user_retries_then_same_revision_rolls_out_again(
 
 
 def test_given_rolled_back_when_spec_reverted_to_stable_then_healthy_and_candidate_removed():
-    world = World.healthy(rollout_spec())
-    world.metric_fn = bad_canary("error-rate", 0.5)
-    world.desired = "rev-b"
-    world.run_until(world.phase_is(Phase.ROLLED_BACK))
+    world = rolled_back()
     world.desired = "rev-a"
     world.tick()
     world.tick()

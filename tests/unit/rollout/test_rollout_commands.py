@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from forecastops.rollout.observed import CommandKind, parse_command
 from forecastops.rollout.state import Phase, Reason
-from rollout_world import NO_DATA, World, rollout_spec
+from rollout_world import NO_DATA, World, never_ready, rollout_spec
 
 
 def at_step(index: int, **spec) -> World:
@@ -80,10 +80,7 @@ def test_given_same_annotation_when_seen_again_then_not_applied_twice():
 
 
 def test_given_setweight_step_when_promoted_then_ignored_with_reason():
-    world = World.healthy(rollout_spec())
-    world.broken = {"rev-b"}
-    world.desired = "rev-b"
-    world.tick()
+    world = never_ready(rollout_spec())
     world.command = "promote"
     world.tick()
     assert world.status.step_index == 0

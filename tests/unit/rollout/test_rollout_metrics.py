@@ -6,7 +6,7 @@ from forecastops.rollout.state import Phase
 from forecastops.telemetry.prometheus import PrometheusMetrics
 from forecastops.telemetry.rollout import RolloutCounters, new_measurements
 from prometheus_client import CollectorRegistry
-from rollout_world import World, rollout_spec
+from rollout_world import World, analysis_step_spec, rollout_spec
 
 LABELS = {"namespace": "retail", "name": "demand"}
 
@@ -50,18 +50,7 @@ def test_given_no_abort_yet_when_observed_then_abort_counter_exists_at_zero():
 
 
 def test_given_bounded_history_when_compared_then_only_new_entries_counted():
-    world = World.healthy(
-        rollout_spec(
-            canary={
-                "steps": [
-                    {"setWeight": 10},
-                    {"analysis": {"templates": ["error-rate"]}},
-                    {"pause": {}},
-                ]
-            }
-        )
-    )
-    world.desired = "rev-b"
+    world = World.healthy(analysis_step_spec(), desired="rev-b")
     world.run_until(lambda w: len(w.status.history) >= 2)
     before = world.status
     after = world.tick().status
