@@ -19,42 +19,15 @@ from forecastops.reconcile.status import (
 )
 from forecastops.rollout.state import Phase
 
+from tests.unit.deployment_bodies import deployment_body
+
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 LATER = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
 
 
-def deployment(
-    revision="r1",
-    *,
-    generation=2,
-    observed=2,
-    replicas=3,
-    updated=3,
-    total=3,
-    available=3,
-    conditions=(),
-):
-    return {
-        "metadata": {"generation": generation},
-        "spec": {
-            "replicas": replicas,
-            "template": {
-                "metadata": {
-                    "labels": {
-                        "forecastops.io/revision": revision,
-                        "app.kubernetes.io/version": "v7",
-                    }
-                }
-            },
-        },
-        "status": {
-            "observedGeneration": observed,
-            "replicas": total,
-            "updatedReplicas": updated,
-            "availableReplicas": available,
-            "conditions": list(conditions),
-        },
-    }
+def deployment(revision="r1", **fields):
+    """Three replicas of version v7 at generation 2, complete unless `fields` say otherwise."""
+    return deployment_body(revision, version="v7", **{"generation": 2, "replicas": 3, **fields})
 
 
 DEADLINE = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}

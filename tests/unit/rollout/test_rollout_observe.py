@@ -8,33 +8,7 @@ from forecastops.rollout.observe import deployment_state, observe
 from forecastops.rollout.observed import CommandKind, DeploymentState
 from rollout_world import T0
 
-
-def deployment(
-    name: str,
-    revision: str,
-    *,
-    replicas=2,
-    ready=2,
-    updated=2,
-    total=2,
-    generation=1,
-    seen=1,
-    **meta,
-):
-    return {
-        "kind": "Deployment",
-        "metadata": {"name": name, "generation": generation, **meta},
-        "spec": {
-            "replicas": replicas,
-            "template": {"metadata": {"labels": {"forecastops.io/revision": revision}}},
-        },
-        "status": {
-            "observedGeneration": seen,
-            "availableReplicas": ready,
-            "updatedReplicas": updated,
-            "replicas": total,
-        },
-    }
+from tests.unit.deployment_bodies import deployment_body as deployment
 
 
 def fm(annotations=None):
@@ -43,11 +17,9 @@ def fm(annotations=None):
 
 def test_given_stable_and_canary_when_observed_then_both_by_role_and_command_parsed():
     children = {
-        ChildKey("Deployment", "demand"): deployment(
-            "demand", "aaa", replicas=4, ready=4, updated=4, total=4
-        ),
+        ChildKey("Deployment", "demand"): deployment("aaa", replicas=4),
         ChildKey("Deployment", "demand-canary"): deployment(
-            "demand-canary", "bbb", replicas=1, ready=0, updated=1, total=1
+            "bbb", name="demand-canary", replicas=1, available=0
         ),
         ChildKey("Service", "demand"): {"kind": "Service", "metadata": {"name": "demand"}},
     }
@@ -65,10 +37,10 @@ def test_given_stable_and_canary_when_observed_then_both_by_role_and_command_par
     ("fields", "complete"),
     [
         ({}, True),
-        ({"ready": 1}, False),  # a pod not ready yet
+        ({"available": 1}, False),  # a pod not ready yet
         ({"updated": 1}, False),  # rolling update under way
         ({"total": 3}, False),  # an old pod still terminating
-        ({"generation": 2}, False),  # the controller has not seen the change
+        ({"generation": 2, "observed": 1}, False),  # the controller has not seen the change
         ({"revision": "old"}, False),
     ],
     ids=["complete", "not-ready", "updating", "terminating", "unseen", "other-revision"],
@@ -77,14 +49,14 @@ def test_given_deployment_status_when_judged_then_complete_only_when_rollout_is_
     fields, complete
 ):
     revision = fields.pop("revision", "aaa")
-    state = deployment_state(deployment("demand", revision, **fields))
+    state = deployment_state(deployment(revision, **fields))
     assert state.complete_at("aaa") is complete
 
 
 def test_given_deployment_being_deleted_when_observed_then_it_counts_as_gone():
     assert (
         deployment_state(
-            deployment("demand-canary", "bbb", deletionTimestamp="2025-01-01T00:00:00Z")
+            deployment("bbb", name="demand-canary", deletionTimestamp="2025-01-01T00:00:00Z")
         )
         is None
     )
