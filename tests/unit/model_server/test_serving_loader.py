@@ -56,6 +56,13 @@ def settings(uri: str, tmp_path: Path, sha: str | None = SHA) -> ServerSettings:
     return ServerSettings(model_uri=uri, model_sha256=sha, model_dir=tmp_path / "cache")
 
 
+async def load_error(config: ServerSettings) -> ModelLoadError:
+    """The ModelLoadError that fetching the model of `config` raises."""
+    with pytest.raises(ModelLoadError) as caught:
+        await fetch_model(config)
+    return caught.value
+
+
 @pytest.mark.asyncio
 async def test_file_uri_and_plain_path(model_file: Path, tmp_path: Path) -> None:
     for uri in (model_file.as_uri(), str(model_file)):
@@ -69,17 +76,15 @@ async def test_file_without_a_sha256_is_hashed_anyway(model_file: Path, tmp_path
 
 @pytest.mark.asyncio
 async def test_file_with_a_wrong_sha256(model_file: Path, tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError) as caught:
-        await fetch_model(settings(model_file.as_uri(), tmp_path, sha="0" * 64))
-    assert caught.value.reason == "checksum"
-    assert f"expected {'0' * 64}, got {SHA}" in caught.value.message
+    error = await load_error(settings(model_file.as_uri(), tmp_path, sha="0" * 64))
+    assert error.reason == "checksum"
+    assert f"expected {'0' * 64}, got {SHA}" in error.message
 
 
 @pytest.mark.asyncio
 async def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError) as caught:
-        await fetch_model(settings(str(tmp_path / "nope.onnx"), tmp_path))
-    assert caught.value.reason == "fetch"
+    error = await load_error(settings(str(tmp_path / "nope.onnx"), tmp_path))
+    assert error.reason == "fetch"
 
 
 @pytest.mark.asyncio
@@ -99,9 +104,8 @@ async def test_http_wrong_sha256_is_not_kept(
     http_server: tuple[str, list[str]], tmp_path: Path
 ) -> None:
     base, _ = http_server
-    with pytest.raises(ModelLoadError) as caught:
-        await fetch_model(settings(f"{base}/model.onnx", tmp_path, sha="1" * 64))
-    assert caught.value.reason == "checksum"
+    error = await load_error(settings(f"{base}/model.onnx", tmp_path, sha="1" * 64))
+    assert error.reason == "checksum"
     assert not (tmp_path / "cache" / f"{'1' * 64}.onnx").exists()
 
 
@@ -110,17 +114,15 @@ async def test_http_errors_do_not_leak_the_query(
     http_server: tuple[str, list[str]], tmp_path: Path
 ) -> None:
     base, _ = http_server
-    with pytest.raises(ModelLoadError) as caught:
-        await fetch_model(settings(f"{base}/missing.onnx?token=s3cr3t", tmp_path))
-    assert caught.value.reason == "fetch"
-    assert "HTTP 404" in caught.value.message and "s3cr3t" not in caught.value.message
+    error = await load_error(settings(f"{base}/missing.onnx?token=s3cr3t", tmp_path))
+    assert error.reason == "fetch"
+    assert "HTTP 404" in error.message and "s3cr3t" not in error.message
 
 
 @pytest.mark.asyncio
 async def test_unreachable_server(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError) as caught:
-        await fetch_model(settings("http://127.0.0.1:1/model.onnx", tmp_path))
-    assert caught.value.reason == "fetch" and "ConnectError" in caught.value.message
+    error = await load_error(settings("http://127.0.0.1:1/model.onnx", tmp_path))
+    assert error.reason == "fetch" and "ConnectError" in error.message
 
 
 def test_verify_sha256() -> None:
