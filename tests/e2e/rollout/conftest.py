@@ -38,7 +38,7 @@ def k8s_api(cluster):
 def installed(cluster) -> None:
     """The ForecastModel CRD, the Gateway API CRDs and the operator's RBAC."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{FM}")
+    crds.established(cluster, FM)
     crds.install(cluster, "gateway-api")
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
     cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import yaml
 
+from devenv import crds
 from devenv.harness import OPERATOR_GROUPS, OPERATOR_USER, wait_for
 from devenv.paths import REPO, free_port
 
@@ -26,7 +27,7 @@ FORBIDDEN = re.compile(r"(?<![\d,.])\b403\b|Forbidden")
 def installed(cluster) -> None:
     """The ForecastModel CRD and the operator's RBAC (idempotent, as the operator tests do)."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/forecastmodels.forecastops.io")
+    crds.established(cluster, "forecastmodels.forecastops.io")
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
     cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))
     for file in ("operator-role.yaml", "operator-binding.yaml"):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from devenv import crds
-from devenv.harness import OPERATOR_GROUPS, OPERATOR_USER, Kit, wait_for
+from devenv.harness import OPERATOR_GROUPS, OPERATOR_USER, Kit
 from devenv.paths import REPO, free_port
 from devenv.require import unavailable
 from devenv.rollouts import Operator
@@ -72,28 +72,14 @@ def kit(cluster) -> Kit:
 def installed(cluster, kit: Kit) -> None:
     """The ForecastModel CRD, the optional CRDs the operator detects, and its RBAC."""
     kit.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    established(kit, "forecastmodels.forecastops.io")
+    crds.established(cluster, "forecastmodels.forecastops.io")
     crds.install(cluster, "vpa")
     kit.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(_servicemonitor_crd()))
-    established(kit, "servicemonitors.monitoring.coreos.com")
+    crds.established(cluster, "servicemonitors.monitoring.coreos.com")
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
     kit.kubectl("apply", "-f", "-", input=json.dumps(namespace))
     for file in ("operator-role.yaml", "operator-binding.yaml"):
         kit.kubectl("apply", "-f", str(REPO / "deploy" / "rbac" / file))
-
-
-def established(kit: Kit, crd: str) -> None:
-    """Wait for a CRD just applied: `kubectl wait` fails at once while it is not yet listed."""
-    wait_for(
-        lambda: (
-            kit.kubectl(
-                "wait", "--for=condition=Established", f"crd/{crd}", "--timeout=10s", check=False
-            ).returncode
-            == 0
-        ),
-        timeout=60,
-        what=f"CRD {crd} Established",
-    )
 
 
 @pytest.fixture(scope="session")
