@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from devenv.cluster import LocalCluster
+from devenv.harness import wait_for
 from devenv.paths import cache_dir, versions
 
 OPTIONAL = {
@@ -40,16 +41,23 @@ def crd_files(name: str) -> list[Path]:
     return files
 
 
+def established(cluster: LocalCluster, crd: str, timeout: float = 60) -> None:
+    """Wait for a CRD just applied: `kubectl wait` fails at once while it is not yet listed."""
+
+    def done() -> bool:
+        args = ("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=10s")
+        return cluster.kubectl(*args, check=False).returncode == 0
+
+    wait_for(done, timeout=timeout, what=f"CRD {crd} Established")
+
+
 def install(cluster: LocalCluster, name: str, timeout: float = 60) -> None:
     """Apply the CRD set and wait until each CRD is Established."""
     for f in crd_files(name):
         cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(f))
     deadline = time.monotonic() + timeout
     for crd in OPTIONAL[name]:
-        remaining = max(1, int(deadline - time.monotonic()))
-        cluster.kubectl(
-            "wait", "--for=condition=Established", f"crd/{crd}", f"--timeout={remaining}s"
-        )
+        established(cluster, crd, timeout=max(1.0, deadline - time.monotonic()))
 
 
 def uninstall(cluster: LocalCluster, name: str) -> None:

@@ -27,15 +27,15 @@ from rich.console import Console
 from rich.table import Table
 
 from devenv.cluster import ClusterError, LocalCluster
+from devenv.harness import Kit, forecastmodel, operator_identity, revision_of
 from devenv.paths import REPO, bin_dir
-from devenv.rollouts import METRICS, Kit, Operator, Servers, revision_of
+from devenv.rollouts import METRICS, Operator, Servers
 from devenv.services import Prometheus
 
 NAMESPACE = "retail"
 NAME = "store-demand"
 RELEASE = "forecastops"
-OPERATOR_USER = f"system:serviceaccount:{RELEASE}:{RELEASE}"  # the chart's ServiceAccount
-OPERATOR_GROUPS = ("system:serviceaccounts", f"system:serviceaccounts:{RELEASE}")
+OPERATOR_USER, OPERATOR_GROUPS = operator_identity(RELEASE, RELEASE)  # the chart's ServiceAccount
 WORK = REPO / ".demo"
 
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -45,36 +45,27 @@ def step(title: str) -> None:
     console.rule(f"[bold cyan]{title}")
 
 
-def forecastmodel(version: str, model) -> dict:
+def demo_spec(version: str, model) -> dict:
     return {
-        "apiVersion": "forecastops.io/v1alpha1",
-        "kind": "ForecastModel",
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
-        "spec": {
-            "model": {
-                "uri": model.model_path.as_uri(),
-                "sha256": model.sha256,
-                "version": version,
+        "model": {"uri": model.model_path.as_uri(), "sha256": model.sha256, "version": version},
+        "server": {"replicas": 3},
+        "rollout": {
+            "strategy": "Canary",
+            "canary": {
+                "steps": [
+                    {"setWeight": 25},
+                    {"analysis": {"templates": ["error-rate", "latency-p95"]}},
+                    {"setWeight": 50},
+                    {"pause": {"duration": "3s"}},
+                    {"analysis": {"templates": ["error-rate", "latency-p95"]}},
+                ]
             },
-            "server": {"replicas": 3},
-            "rollout": {
-                "strategy": "Canary",
-                "canary": {
-                    "steps": [
-                        {"setWeight": 25},
-                        {"analysis": {"templates": ["error-rate", "latency-p95"]}},
-                        {"setWeight": 50},
-                        {"pause": {"duration": "3s"}},
-                        {"analysis": {"templates": ["error-rate", "latency-p95"]}},
-                    ]
-                },
-                "analysis": {
-                    "interval": "2s",
-                    "count": 2,
-                    "failureLimit": 2,
-                    "inconclusiveLimit": 5,
-                    "metrics": METRICS,
-                },
+            "analysis": {
+                "interval": "2s",
+                "count": 2,
+                "failureLimit": 2,
+                "inconclusiveLimit": 5,
+                "metrics": METRICS,
             },
         },
     }
@@ -135,7 +126,7 @@ def follow(kit: Kit, until: set[str], timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        fm = kit.fm(NAME)
+        fm = kit.fm(NAME) or {}
         rollout = (fm.get("status") or {}).get("rollout") or {}
         line = (
             f"phase={rollout.get('phase')} step={rollout.get('stepIndex', '-')} "
@@ -181,12 +172,12 @@ def run(bad: bool) -> int:
 
         step("4/5  Apply the ForecastModel; the model server answers forecasts")
         cluster.kubectl("delete", "fm", NAME, "-n", NAMESPACE, "--ignore-not-found", "--wait")
-        v1 = forecastmodel("v1", v1_model)
+        v1 = forecastmodel(NAME, demo_spec("v1", v1_model), namespace=NAMESPACE)
         stable = revision_of(v1, NAMESPACE)
         servers = Servers(prometheus, v1_model, WORK / "run")
         stack.callback(servers.stop_all)
         server = servers.start(stable, model_name=NAME)
-        kit.apply(v1)
+        kit.apply(v1, check=True)
         follow(kit, {"Healthy"}, timeout=60)
         console.print(
             cluster.kubectl("get", "fm,deploy,svc,hpa,pdb,netpol", "-n", NAMESPACE).stdout
@@ -195,7 +186,7 @@ def run(bad: bool) -> int:
 
         verdict = "rolled back" if bad else "promoted"
         step(f"5/5  Roll out v2 as a canary: analysed from Prometheus, {verdict}")
-        v2 = forecastmodel("v2", v2_model)
+        v2 = forecastmodel(NAME, demo_spec("v2", v2_model), namespace=NAMESPACE)
         candidate = revision_of(v2, NAMESPACE)
         servers.model = v2_model
         faults = {"error_rate": 0.4} if bad else {}
@@ -203,7 +194,7 @@ def run(bad: bool) -> int:
             console.print("[yellow]--bad: the v2 server answers 40 % of requests with errors")
         servers.start(candidate, model_name=NAME, **faults)
         servers.wait_scraped(candidate)
-        kit.apply(v2)
+        kit.apply(v2, check=True)
         fm = follow(kit, {"Healthy", "RolledBack", "Degraded", "Paused"}, timeout=120)
         phase = fm["status"]["rollout"]["phase"]
         expected = "RolledBack" if bad else "Healthy"

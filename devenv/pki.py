@@ -2,6 +2,8 @@
 
 Clients authenticate to kube-apiserver with a certificate whose CN is the user name and
 whose O entries are the groups (the admin is CN=admin, O=system:masters), as in envtest.
+
+Kept by hand: trustme writes exactly one O entry (its own name when given none), and kube-apiserver reads every O entry as a group (our users have none, one or two).
 """
 
 from __future__ import annotations

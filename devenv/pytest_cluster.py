@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,15 +32,11 @@ def _running_cluster() -> LocalCluster | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[LocalCluster]:
-    existing = _running_cluster()
-    if existing:
-        yield existing
-        return
-    # Not under pytest's basetemp: another pytest run on the machine may prune it (it
-    # keeps three), and the cluster's etcd data would go with it.
-    fresh = LocalCluster(state_dir=Path(tempfile.mkdtemp(prefix="forecastops-cluster-")))
+def started_cluster(state_dir: Path) -> Iterator[LocalCluster]:
+    """A control plane of its own in `state_dir`, stopped at the end; skips locally (fails
+    in CI) when its binaries are missing. A suite that must see only its own objects
+    overrides `cluster` with it."""
+    fresh = LocalCluster(state_dir=state_dir)
     missing = fresh.missing_binaries()
     if missing:
         unavailable(
@@ -52,16 +49,33 @@ def cluster() -> Iterator[LocalCluster]:
         pytest.fail(f"the local control plane did not start: {exc}")
     yield fresh
     fresh.down(quiet=True)
-    shutil.rmtree(fresh.state_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def k8s_api(cluster: LocalCluster):
+def admin_client(cluster: LocalCluster) -> Iterator[Any]:
+    """A kubernetes.client.ApiClient of `cluster`, authenticated as admin."""
     from kubernetes import config
 
     api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
     yield api_client
     api_client.close()
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    existing = _running_cluster()
+    if existing:
+        yield existing
+        return
+    # Not under pytest's basetemp: another pytest run on the machine may prune it (it
+    # keeps three), and the cluster's etcd data would go with it.
+    state_dir = Path(tempfile.mkdtemp(prefix="forecastops-cluster-"))
+    yield from started_cluster(state_dir)
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def k8s_api(cluster: LocalCluster) -> Iterator[Any]:
+    yield from admin_client(cluster)
 
 
 @pytest.fixture

@@ -12,30 +12,21 @@ the server (PREDICTION_FAULT_ERROR_RATE, PREDICTION_FAULT_LATENCY_MS) make a can
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-import yaml
-from forecastops.kube.revision import compute_revision
-from forecastops.runtime.config import OperatorSettings
-from forecastops.spec import parse_forecastmodel
 
+from devenv.harness import wait_for
 from devenv.paths import free_port
 from model_training.train import TrainResult
 
-OPERATOR_USER = "system:serviceaccount:forecastops:forecastops-operator"
-OPERATOR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:forecastops")
-FM = "forecastmodels.forecastops.io"
 IMAGE = "ghcr.io/forecastops/forecast-server:e2e"
 
 ERROR_RATE_QUERY = (
@@ -60,107 +51,19 @@ METRICS = [
     },
 ]
 
-T = TypeVar("T")
 
-
-def wait_for(check: Callable[[], T], *, timeout: float, what: str, every: float = 0.25) -> T:
-    """Poll `check` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
-
-
-def forecastmodel(
-    name: str, version: str, *, rollout: dict[str, Any], salt: str, replicas: int = 2
-) -> dict[str, Any]:
-    """A ForecastModel whose model version picks the revision (the file need not exist:
-    kwok runs no containers; the local servers load the trained model). `salt` (the
-    test's namespace) makes every test's revisions its own: the session's Prometheus
+def kwok_spec(version: str, *, rollout: dict[str, Any], salt: str, replicas: int = 2) -> dict:
+    """The spec of a ForecastModel whose model version picks the revision (the file need
+    not exist: kwok runs no containers; the local servers load the trained model). `salt`
+    (the test's namespace) makes every test's revisions its own: the session's Prometheus
     keeps the series of earlier tests, labelled by revision."""
     return {
-        "apiVersion": "forecastops.io/v1alpha1",
-        "kind": "ForecastModel",
-        "metadata": {"name": name},
-        "spec": {
-            "model": {"uri": f"file:///models/{salt}/demand-{version}.onnx", "version": version},
-            "server": {"image": IMAGE, "replicas": replicas},
-            "networkPolicy": {"enabled": False},
-            "monitoring": {"serviceMonitor": {"enabled": False}},
-            "rollout": rollout,
-        },
+        "model": {"uri": f"file:///models/{salt}/demand-{version}.onnx", "version": version},
+        "server": {"image": IMAGE, "replicas": replicas},
+        "networkPolicy": {"enabled": False},
+        "monitoring": {"serviceMonitor": {"enabled": False}},
+        "rollout": rollout,
     }
-
-
-def revision_of(manifest: dict[str, Any], namespace: str) -> str:
-    """The revision the operator computes for `manifest`: the same function, same defaults."""
-    body = {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace, "uid": "x"}}
-    parsed = parse_forecastmodel(body, OperatorSettings().server_defaults())
-    return compute_revision(parsed.spec.pod)
-
-
-# --- the cluster, as admin ---------------------------------------------------------------
-
-
-@dataclass
-class Kit:
-    cluster: Any
-    namespace: str
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True):
-        return self.cluster.kubectl(*args, input=input, check=check)
-
-    def get(self, kind: str, name: str) -> dict[str, Any] | None:
-        done = self.kubectl("get", kind, name, "-n", self.namespace, "-o", "json", check=False)
-        if done.returncode:
-            if "NotFound" in done.stderr:
-                return None
-            raise AssertionError(done.stderr)
-        return json.loads(done.stdout)
-
-    def list(self, kind: str, selector: str = "") -> list[dict[str, Any]]:
-        args = ["get", kind, "-n", self.namespace, "-o", "json"]
-        if selector:
-            args += ["-l", selector]
-        return json.loads(self.kubectl(*args).stdout)["items"]
-
-    def apply(self, manifest: dict[str, Any]) -> None:
-        self.kubectl("apply", "-n", self.namespace, "-f", "-", input=yaml.safe_dump(manifest))
-
-    def fm(self, name: str) -> dict[str, Any]:
-        found = self.get(FM, name)
-        assert found is not None, f"ForecastModel {name} is gone"
-        return found
-
-    def rollout(self, name: str) -> dict[str, Any]:
-        return (self.fm(name).get("status") or {}).get("rollout") or {}
-
-    def wait_rollout(
-        self, name: str, check: Callable[[dict[str, Any]], bool], *, timeout: float, what: str
-    ) -> dict[str, Any]:
-        """The ForecastModel once `check(status.rollout)` holds."""
-
-        def done() -> dict[str, Any] | None:
-            fm = self.fm(name)
-            return fm if check((fm.get("status") or {}).get("rollout") or {}) else None
-
-        return wait_for(done, timeout=timeout, what=f"{name}: {what}")
-
-    def deployments(self, name: str) -> dict[str, dict[str, Any]]:
-        items = self.list("deployments", f"app.kubernetes.io/instance={name}")
-        return {d["metadata"]["name"]: d for d in items}
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        items = self.list("events")
-        events = [e for e in items if e["involvedObject"].get("name") == name]
-        return sorted(events, key=lambda e: e.get("firstTimestamp") or "")
-
-    def reasons(self, name: str) -> list[str]:
-        return [e["reason"] for e in self.events(name)]
 
 
 # --- the operator ---------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""Validation of five-field cron schedules, as the CronJob controller accepts them."""
+"""Validation of five-field cron schedules, as the CronJob controller accepts them.
+
+Kept by hand: cronsim and croniter accept L, W and # that the CronJob API rejects, refuse its `?`, and say "Bad minute" where users are told the value and its range.
+"""
 
 from __future__ import annotations
 

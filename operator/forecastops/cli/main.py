@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import yaml
+from rich.console import Console
+from rich.table import Table
 
 from forecastops.cli.rollout import add_commands as add_rollout_commands
 from forecastops.cli.rollout import print_rollout
@@ -119,22 +121,24 @@ def render_status(fm: Mapping[str, Any], *, now: datetime) -> str:
     conditions = status.get("conditions", [])
     if conditions:
         lines.append("  Conditions:")
-        rows = [("TYPE", "STATUS", "REASON", "AGE", "MESSAGE")]
-        rows += [
-            (
-                c.get("type", ""),
-                c.get("status", ""),
-                c.get("reason", ""),
-                _age(c.get("lastTransitionTime"), now),
-                c.get("message", ""),
-            )
-            for c in conditions
-        ]
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        for row in rows:
-            cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
-            lines.append("    " + "  ".join([*cells, row[4]]).rstrip())
+        lines += [f"    {line}" for line in _conditions_table(conditions, now).splitlines()]
     return "\n".join(lines)
+
+
+def _conditions_table(conditions: list[Mapping[str, Any]], now: datetime) -> str:
+    """Columns as kubectl prints them: left-aligned, two spaces apart, no borders."""
+    table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style=None)
+    for column in ("TYPE", "STATUS", "REASON", "AGE", "MESSAGE"):
+        table.add_column(column, no_wrap=True)
+    for c in conditions:
+        age = _age(c.get("lastTransitionTime"), now)
+        table.add_row(
+            c.get("type", ""), c.get("status", ""), c.get("reason", ""), age, c.get("message", "")
+        )
+    console = Console(width=10_000, color_system=None, highlight=False, markup=False, emoji=False)
+    with console.capture() as captured:
+        console.print(table)
+    return "\n".join(line.rstrip() for line in captured.get().splitlines())
 
 
 def _age(timestamp: str | None, now: datetime) -> str:

@@ -4,6 +4,8 @@ Ready means the stable Deployment runs the desired revision, with no replica of 
 one left and at least one available (the checks of `kubectl rollout status`, except that
 a scale-up is not a rollout), never merely that the objects were created. Conditions have the metav1.Condition shape; a condition's
 lastTransitionTime moves only when its status does.
+
+The RFC 7386 merge patch below stays hand-written: json-merge-patch edits its target in place and takes only dicts, not the Mappings kopf hands us.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Fixtures of the end-to-end rollout tests (the harness is in rollout_harness.py):
-a control plane of their own, the CRDs and RBAC, the operator, model servers."""
+"""Fixtures of the end-to-end rollout tests (the harness is in devenv/harness.py and
+devenv/rollouts.py): a control plane of their own, the CRDs and RBAC, the operator,
+model servers."""
 
 from __future__ import annotations
 
@@ -10,17 +11,11 @@ from collections.abc import Iterator
 import pytest
 
 from devenv import crds
-from devenv.cluster import ClusterError, LocalCluster
+from devenv.cluster import LocalCluster
+from devenv.harness import FM, OPERATOR_GROUPS, OPERATOR_USER, Kit
 from devenv.paths import REPO
-from devenv.require import unavailable
-from devenv.rollouts import (
-    FM,
-    OPERATOR_GROUPS,
-    OPERATOR_USER,
-    Kit,
-    Operator,
-    Servers,
-)
+from devenv.pytest_cluster import admin_client, started_cluster
+from devenv.rollouts import Operator, Servers
 
 
 @pytest.fixture(scope="session")
@@ -28,16 +23,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A control plane of these tests' own (about 4 s to start): the operator under test
     is the only one that sees their ForecastModels, whatever other suites leave running
     on the shared one (an operator serving every namespace, for one)."""
-    own = LocalCluster(state_dir=tmp_path_factory.mktemp("rollout-cluster"))
-    missing = own.missing_binaries()
-    if missing:
-        unavailable("the local Kubernetes control plane", f"missing binaries: {missing}")
-    try:
-        own.up()
-    except ClusterError as exc:
-        pytest.fail(f"the local control plane did not start: {exc}")
-    yield own
-    own.down(quiet=True)
+    yield from started_cluster(tmp_path_factory.mktemp("rollout-cluster"))
 
 
 @pytest.fixture(scope="session")
@@ -45,18 +31,14 @@ def k8s_api(cluster):
     """An admin client of this suite's own control plane. Overridden here as well as
     `cluster`: the root fixture is session-scoped, so whichever suite asked for it first
     would otherwise hand its cluster's client to every other suite."""
-    from kubernetes import config
-
-    api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
-    yield api_client
-    api_client.close()
+    yield from admin_client(cluster)
 
 
 @pytest.fixture(scope="session")
 def installed(cluster) -> None:
     """The ForecastModel CRD, the Gateway API CRDs and the operator's RBAC."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{FM}")
+    crds.established(cluster, FM)
     crds.install(cluster, "gateway-api")
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
     cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from devenv.rollouts import METRICS, forecastmodel, revision_of
+from devenv.harness import forecastmodel, revision_of
+from devenv.rollouts import METRICS, kwok_spec
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.slow]
 
@@ -39,14 +40,14 @@ def stable_template_revision(kit) -> str:
 
 def given_stable_and_candidate(kit, servers, rollout: dict, **faults) -> tuple[dict, str, str]:
     v1, v2 = (
-        forecastmodel(NAME, v, rollout=rollout, replicas=3, salt=kit.namespace)
+        forecastmodel(NAME, kwok_spec(v, rollout=rollout, replicas=3, salt=kit.namespace))
         for v in ("v1", "v2")
     )
     stable, candidate = revision_of(v1, kit.namespace), revision_of(v2, kit.namespace)
     servers.start(stable, model_name=NAME)
     servers.start(candidate, model_name=NAME, **faults)
     servers.wait_scraped(candidate)
-    kit.apply(v1)
+    kit.apply(v1, check=True)
     kit.wait_rollout(NAME, lambda r: r.get("phase") == "Healthy", timeout=60, what="v1 Healthy")
     return v2, stable, candidate
 
@@ -57,7 +58,7 @@ def test_blue_green_previews_analyses_switches_and_scales_down_after_the_delay(
     v2, stable, candidate = given_stable_and_candidate(
         kit, servers, blue_green("error-rate", "latency-p95")
     )
-    kit.apply(v2)
+    kit.apply(v2, check=True)
 
     preview = None
     while preview is None or preview["status"].get("readyReplicas", 0) < 3:
@@ -100,7 +101,7 @@ def test_failing_post_promotion_analysis_switches_back_to_stable(kit, operator, 
         kit, servers, blue_green("error-rate", "latency-p95"), latency_ms=300
     )
     generation = kit.get("deployment", NAME)["metadata"]["generation"]
-    kit.apply(v2)
+    kit.apply(v2, check=True)
 
     fm = kit.wait_rollout(
         NAME, lambda r: r.get("phase") == "RolledBack", timeout=60, what="the switch back"

@@ -8,7 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from devenv.rollouts import METRICS, forecastmodel, revision_of, wait_for
+from devenv.harness import forecastmodel, revision_of, wait_for
+from devenv.rollouts import METRICS, kwok_spec
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.slow]
 
@@ -43,10 +44,10 @@ def canary(*steps: dict, **extra) -> dict:
 
 def deploy_stable(kit, servers, rollout: dict) -> tuple[dict, str]:
     """v1 deployed and Healthy (its server up and busy); returns its manifest and revision."""
-    v1 = forecastmodel(NAME, "v1", rollout=rollout, salt=kit.namespace)
+    v1 = forecastmodel(NAME, kwok_spec("v1", rollout=rollout, salt=kit.namespace))
     stable = revision_of(v1, kit.namespace)
     servers.start(stable, model_name=NAME)
-    kit.apply(v1)
+    kit.apply(v1, check=True)
     kit.wait_rollout(
         NAME,
         lambda r: r.get("phase") == "Healthy" and r.get("stableRevision") == stable,
@@ -57,7 +58,7 @@ def deploy_stable(kit, servers, rollout: dict) -> tuple[dict, str]:
 
 
 def given_candidate(kit, servers, rollout: dict, **faults) -> tuple[dict, str]:
-    v2 = forecastmodel(NAME, "v2", rollout=rollout, salt=kit.namespace)
+    v2 = forecastmodel(NAME, kwok_spec("v2", rollout=rollout, salt=kit.namespace))
     candidate = revision_of(v2, kit.namespace)
     load = faults.pop("load", True)
     servers.start(candidate, model_name=NAME, load=load, **faults)
@@ -70,7 +71,7 @@ def test_healthy_canary_walks_every_step_and_is_promoted(kit, operator, servers)
     _, stable = deploy_stable(kit, servers, canary())
     v2, candidate = given_candidate(kit, servers, canary())
 
-    kit.apply(v2)
+    kit.apply(v2, check=True)
     fm = kit.wait_rollout(
         NAME,
         lambda r: r.get("phase") == "Healthy" and r.get("stableRevision") == candidate,
@@ -112,7 +113,7 @@ def test_failing_canary_is_aborted_within_failure_limit_plus_one_intervals(kit, 
     stable_generation = kit.get("deployment", NAME)["metadata"]["generation"]
     v2, candidate = given_candidate(kit, servers, canary(), error_rate=0.5)
 
-    kit.apply(v2)
+    kit.apply(v2, check=True)
     kit.wait_rollout(NAME, lambda r: r.get("runs"), timeout=30, what="the analysis to start")
     analysis_started = time.monotonic()
     fm = kit.wait_rollout(
@@ -152,7 +153,7 @@ def test_failing_canary_is_aborted_within_failure_limit_plus_one_intervals(kit, 
     assert aborted and aborted[0]["type"] == "Warning" and "error-rate" in aborted[0]["message"]
 
     time.sleep(3)  # a GitOps re-sync of the same spec must not start it again
-    kit.apply(v2)
+    kit.apply(v2, check=True)
     time.sleep(2)
     assert kit.rollout(NAME)["phase"] == "RolledBack"
     assert kit.reasons(NAME).count("RolloutStarted") == 1
@@ -163,7 +164,7 @@ def test_canary_without_data_pauses_as_inconclusive(kit, operator, servers):
     stable_generation = kit.get("deployment", NAME)["metadata"]["generation"]
     v2, _ = given_candidate(kit, servers, canary(), load=False)
 
-    kit.apply(v2)
+    kit.apply(v2, check=True)
     fm = kit.wait_rollout(NAME, lambda r: r.get("phase") == "Paused", timeout=30, what="a pause")
     rollout = fm["status"]["rollout"]
     assert rollout["reason"] == "InconclusiveAnalysis"
@@ -189,12 +190,13 @@ def test_gateway_api_route_carries_exact_weights(kit, operator, servers):
                 "parentRefs": [{"name": "shared-gateway"}],
                 "rules": [{"backendRefs": [{"name": NAME, "port": 8000}]}],
             },
-        }
+        },
+        check=True,
     )
     deploy_stable(kit, servers, rollout)
     v2, _ = given_candidate(kit, servers, rollout)
 
-    kit.apply(v2)
+    kit.apply(v2, check=True)
     kit.wait_rollout(NAME, lambda r: r.get("phase") == "Paused", timeout=30, what="the pause")
     route = kit.get("httproute", NAME)
     assert route["spec"]["rules"][0]["backendRefs"] == [

@@ -10,8 +10,9 @@ import shutil
 import pytest
 from test_canary import NAME, canary, deploy_stable, given_candidate
 
+from devenv.harness import OPERATOR_GROUPS, OPERATOR_USER, wait_for
 from devenv.paths import REPO, free_port
-from devenv.rollouts import OPERATOR_GROUPS, OPERATOR_USER, Operator, wait_for
+from devenv.rollouts import Operator
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.slow]
 
@@ -63,7 +64,7 @@ def test_every_dashboard_query_returns_data(
         servers.start = lambda revision, **kw: original_start(revision, env=cache, **kw)
         deploy_stable(kit, servers, canary())
         v2, _ = given_candidate(kit, servers, canary(), error_rate=0.5)
-        kit.apply(v2)
+        kit.apply(v2, check=True)
         kit.wait_rollout(
             NAME, lambda r: r.get("phase") == "RolledBack", timeout=60, what="rollback"
         )

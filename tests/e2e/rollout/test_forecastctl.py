@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from devenv.rollouts import METRICS, forecastmodel, revision_of
+from devenv.harness import forecastmodel, revision_of
+from devenv.rollouts import METRICS, kwok_spec
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.slow]
 
@@ -46,15 +47,17 @@ def phase(kit) -> tuple[str, str]:
 
 
 def test_forecastctl_and_kubectl_forecast_steer_a_rollout(cluster, kit, operator, servers):
-    v1, v2 = (forecastmodel(NAME, v, rollout=ROLLOUT, salt=kit.namespace) for v in ("v1", "v2"))
+    v1, v2 = (
+        forecastmodel(NAME, kwok_spec(v, rollout=ROLLOUT, salt=kit.namespace)) for v in ("v1", "v2")
+    )
     stable, candidate = revision_of(v1, kit.namespace), revision_of(v2, kit.namespace)
     servers.start(stable, model_name=NAME)
     servers.start(candidate, model_name=NAME)
     servers.wait_scraped(candidate)
-    kit.apply(v1)
+    kit.apply(v1, check=True)
     kit.wait_rollout(NAME, lambda r: r.get("phase") == "Healthy", timeout=60, what="v1")
 
-    kit.apply(v2)
+    kit.apply(v2, check=True)
     kit.wait_rollout(NAME, lambda r: r.get("reason") == "PauseStep", timeout=30, what="pause")
     shown = run(cluster, kit, "status", NAME, kubectl=True)
     assert shown.returncode == 0, shown.stderr

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from devenv.rollouts import METRICS, forecastmodel, revision_of, wait_for
+from devenv.harness import forecastmodel, revision_of, wait_for
+from devenv.rollouts import METRICS, kwok_spec
 
 pytestmark = [pytest.mark.cluster, pytest.mark.services, pytest.mark.slow]
 
@@ -39,14 +40,15 @@ def test_operator_killed_at_random_moments_always_reaches_the_same_end_state(
 ):
     rng = random.Random(20)
     v1, v2 = (
-        forecastmodel("x", v, rollout=ROLLOUT, replicas=1, salt=kit.namespace) for v in ("v1", "v2")
+        forecastmodel("x", kwok_spec(v, rollout=ROLLOUT, replicas=1, salt=kit.namespace))
+        for v in ("v1", "v2")
     )
     stable, candidate = revision_of(v1, kit.namespace), revision_of(v2, kit.namespace)
     servers.start(stable, model_name="demand")
     servers.start(candidate, model_name="demand")
     servers.wait_scraped(candidate)
     for name in names():
-        kit.apply({**v1, "metadata": {"name": name}})
+        kit.apply({**v1, "metadata": {"name": name}}, check=True)
 
     def all_at(revision: str) -> bool:
         items = kit.list("forecastmodels.forecastops.io")
@@ -62,7 +64,7 @@ def test_operator_killed_at_random_moments_always_reaches_the_same_end_state(
 
     def roll_out() -> None:
         for name in names():
-            kit.apply({**v2, "metadata": {"name": name}})
+            kit.apply({**v2, "metadata": {"name": name}}, check=True)
             started[name] = time.monotonic()
             time.sleep(rng.uniform(0.1, 0.6))
 
@@ -97,8 +99,9 @@ def test_operator_killed_at_random_moments_always_reaches_the_same_end_state(
     services = kit.list("services")
     assert sorted(s["metadata"]["name"] for s in services) == names()
     assert all(s["spec"]["selector"]["forecastops.io/role"] == "stable" for s in services)
-    assert not kit.list("replicasets", "forecastops.io/role=canary") or all(
-        r["spec"]["replicas"] == 0 for r in kit.list("replicasets", "forecastops.io/role=canary")
+    assert not kit.list("replicasets", selector="forecastops.io/role=canary") or all(
+        r["spec"]["replicas"] == 0
+        for r in kit.list("replicasets", selector="forecastops.io/role=canary")
     )
     for item in kit.list("forecastmodels.forecastops.io"):
         assert item["status"]["phase"] == "Healthy"

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-
-import pytest
 
 from devenv.images import podman
 
@@ -50,17 +46,6 @@ class Container:
 
     def remove(self) -> None:
         podman("rm", "--force", "--time", "10", self.name, check=False, timeout=120)
-
-
-def wait_until(check: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.25)
 
 
 def run_restricted(image: str, *options: str, args: tuple[str, ...] | list[str] = (), timeout=300):

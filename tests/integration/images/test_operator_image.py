@@ -12,16 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from images_support import wait_until
 
+from devenv import crds
+from devenv.harness import OPERATOR_GROUPS, OPERATOR_USER, wait_for
 from devenv.paths import REPO, free_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
-# The identity the chart gives the operator: its ServiceAccount, bound to the ClusterRole
-# in deploy/rbac/operator-role.yaml and nothing else (as tests/integration/operator runs it).
-OPERATOR_USER = "system:serviceaccount:forecastops:forecastops-operator"
-OPERATOR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:forecastops")
 # a refused request: a status code, not the milliseconds of a log timestamp ("16:08:29,403")
 FORBIDDEN = re.compile(r"(?<![\d,.])\b403\b|Forbidden")
 
@@ -30,7 +27,7 @@ FORBIDDEN = re.compile(r"(?<![\d,.])\b403\b|Forbidden")
 def installed(cluster) -> None:
     """The ForecastModel CRD and the operator's RBAC (idempotent, as the operator tests do)."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/forecastmodels.forecastops.io")
+    crds.established(cluster, "forecastmodels.forecastops.io")
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
     cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))
     for file in ("operator-role.yaml", "operator-binding.yaml"):
@@ -70,7 +67,7 @@ def test_the_operator_image_reconciles_a_forecast_model(
         assert container.running(), f"the operator exited:\n{container.logs()[-4000:]}"
         return "Initial authentication has finished" in container.logs()
 
-    wait_until(started, 60, "the operator in the image to authenticate")
+    wait_for(started, 60, "the operator in the image to authenticate")
 
     fm = yaml.safe_load((REPO / "examples" / "minimal.yaml").read_text())
     applied = cluster.kubectl(
@@ -91,7 +88,7 @@ def test_the_operator_image_reconciles_a_forecast_model(
         return current if conditions.get("Ready", {}).get("status") == "True" else None
 
     try:
-        wait_until(ready, 120, f"{namespace}/{name} to be Ready")
+        wait_for(ready, 120, f"{namespace}/{name} to be Ready")
         deployment = cluster.kubectl("get", "deployment", name, "-n", namespace, "-o", "json")
         spec = json.loads(deployment.stdout)["spec"]["template"]["spec"]
         assert spec["containers"][0]["image"], spec

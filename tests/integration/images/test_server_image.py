@@ -11,8 +11,9 @@ import numpy as np
 import onnxruntime as ort
 import psycopg
 import pytest
-from images_support import Container, run_restricted, wait_until
+from images_support import Container, run_restricted
 
+from devenv.harness import wait_for
 from devenv.paths import free_port
 from devenv.services import S3
 from model_server import predlog
@@ -49,7 +50,7 @@ def test_serves_a_v2_forecast_equal_to_onnx_runtime(
         except httpx.HTTPError:
             return False
 
-    wait_until(ready, 90, "the server in the image to be ready")
+    wait_for(ready, 90, "the server in the image to be ready")
 
     rows = np.random.default_rng(7).uniform(0, 50, (4, len(image_model.feature_names)))
     rows = rows.astype(np.float32)
@@ -91,11 +92,11 @@ def test_healthcheck_passes_when_the_server_is_up_and_fails_when_it_is_not(
         assert up.running(), f"the server exited:\n{up.logs()[-4000:]}"
         return up.healthcheck()[0] == 0
 
-    wait_until(healthy, 90, "`podman healthcheck run` to pass")
+    wait_for(healthy, 90, "`podman healthcheck run` to pass")
 
     # The other server is up too, on 8001 - the probe of 8000 fails there.
     probe = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8001/v2/health/live', timeout=4)"
-    wait_until(lambda: elsewhere.exec("python", "-c", probe)[0] == 0, 90, "the server on 8001")
+    wait_for(lambda: elsewhere.exec("python", "-c", probe)[0] == 0, 90, "the server on 8001")
     code, output = elsewhere.healthcheck()
     assert code != 0, output
     assert "unhealthy" in output

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import pytest
 import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
+from devenv.harness import wait_for
 from devenv.paths import free_port
 from model_server.app import ModelServerApp
 from model_server.main import build_app
@@ -95,7 +95,7 @@ class ServerProcess:
         def ready() -> bool:
             return httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200
 
-        wait_for(ready, timeout, f"the model to be ready; log:\n{self.log()}")
+        wait_for(ready, timeout, f"the model to be ready; log:\n{self.log()}", every=0.1)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -105,14 +105,6 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture
@@ -141,7 +133,7 @@ def server_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
             except httpx.HTTPError:
                 return False
 
-        wait_for(live, 20, "forecast-server to answer /v2/health/live")
+        wait_for(live, 20, "forecast-server to answer /v2/health/live", every=0.1)
         return server
 
     yield start

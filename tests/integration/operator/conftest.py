@@ -14,116 +14,22 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
-import yaml
 
 from devenv import crds
+from devenv.harness import OPERATOR_GROUPS, OPERATOR_USER, Kit
 from devenv.paths import REPO, free_port
 from devenv.require import unavailable
 from devenv.rollouts import Operator
 
-OPERATOR_USER = "system:serviceaccount:forecastops:forecastops-operator"
-OPERATOR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:forecastops")
 RESYNC_SECONDS = 5
 PROMETHEUS_OPERATOR = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
 SERVICEMONITOR_CRD = "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
-CHILD_KINDS = (
-    "deployments.apps",
-    "services",
-    "poddisruptionbudgets.policy",
-    "networkpolicies.networking.k8s.io",
-    "horizontalpodautoscalers.autoscaling",
-    "verticalpodautoscalers.autoscaling.k8s.io",
-    "servicemonitors.monitoring.coreos.com",
-    "cronjobs.batch",
-)
-
 FORBIDDEN = re.compile(r"(?<![\d,.])\b403\b|Forbidden")
-
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T], *, timeout: float = 60, what: str = "") -> T:
-    """Poll `check` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what or check}")
-        time.sleep(0.5)
-
-
-def condition_of(fm: dict[str, Any] | None, kind: str) -> dict[str, Any]:
-    """The condition of type `kind` in a ForecastModel's status, or {}."""
-    conditions = (fm or {}).get("status", {}).get("conditions", [])
-    return next((c for c in conditions if c["type"] == kind), {})
-
-
-@dataclass
-class Kit:
-    """kubectl as admin, returning parsed JSON."""
-
-    cluster: Any
-    wait_for = staticmethod(wait_for)
-    condition_of = staticmethod(condition_of)
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True):
-        return self.cluster.kubectl(*args, input=input, check=check)
-
-    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-        done = self.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-        if done.returncode:
-            if "NotFound" in done.stderr:
-                return None
-            raise AssertionError(done.stderr)
-        return json.loads(done.stdout)
-
-    def list(self, kind: str, namespace: str, selector: str = "") -> list[dict[str, Any]]:
-        args = ["get", kind, "-n", namespace, "-o", "json"]
-        if selector:
-            args += ["-l", selector]
-        return json.loads(self.kubectl(*args).stdout)["items"]
-
-    def apply(self, source: Path | dict[str, Any], namespace: str):
-        text = source.read_text() if isinstance(source, Path) else yaml.safe_dump(source)
-        return self.kubectl("apply", "-n", namespace, "-f", "-", input=text, check=False)
-
-    def fm(self, name: str, namespace: str) -> dict[str, Any] | None:
-        return self.get("forecastmodels.forecastops.io", name, namespace)
-
-    def condition(self, name: str, namespace: str, kind: str) -> dict[str, Any]:
-        return condition_of(self.fm(name, namespace), kind)
-
-    def wait_ready(self, name: str, namespace: str, timeout: float = 90) -> dict[str, Any]:
-        """The ForecastModel once Ready=True for its current generation."""
-
-        def ready() -> dict[str, Any] | None:
-            fm = self.fm(name, namespace)
-            if fm is None:
-                return None
-            current = fm.get("status", {}).get("observedGeneration") == fm["metadata"]["generation"]
-            return fm if current and condition_of(fm, "Ready").get("status") == "True" else None
-
-        return wait_for(ready, timeout=timeout, what=f"{namespace}/{name} Ready")
-
-    def children(self, name: str, namespace: str) -> dict[tuple[str, str], dict[str, Any]]:
-        """Every object labelled as a child of ForecastModel `name`, by (kind, name)."""
-        selector = f"app.kubernetes.io/instance={name},app.kubernetes.io/managed-by=forecastops"
-        items = self.list(",".join(CHILD_KINDS), namespace, selector)
-        return {(i["kind"], i["metadata"]["name"]): i for i in items}
-
-    def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        items = self.list("events", namespace)
-        return [e for e in items if e["involvedObject"].get("name") == name]
 
 
 class OperatorProcess(Operator):
@@ -166,28 +72,14 @@ def kit(cluster) -> Kit:
 def installed(cluster, kit: Kit) -> None:
     """The ForecastModel CRD, the optional CRDs the operator detects, and its RBAC."""
     kit.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    established(kit, "forecastmodels.forecastops.io")
+    crds.established(cluster, "forecastmodels.forecastops.io")
     crds.install(cluster, "vpa")
     kit.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(_servicemonitor_crd()))
-    established(kit, "servicemonitors.monitoring.coreos.com")
+    crds.established(cluster, "servicemonitors.monitoring.coreos.com")
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
     kit.kubectl("apply", "-f", "-", input=json.dumps(namespace))
     for file in ("operator-role.yaml", "operator-binding.yaml"):
         kit.kubectl("apply", "-f", str(REPO / "deploy" / "rbac" / file))
-
-
-def established(kit: Kit, crd: str) -> None:
-    """Wait for a CRD just applied: `kubectl wait` fails at once while it is not yet listed."""
-    wait_for(
-        lambda: (
-            kit.kubectl(
-                "wait", "--for=condition=Established", f"crd/{crd}", "--timeout=10s", check=False
-            ).returncode
-            == 0
-        ),
-        timeout=60,
-        what=f"CRD {crd} Established",
-    )
 
 
 @pytest.fixture(scope="session")

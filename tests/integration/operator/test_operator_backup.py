@@ -18,6 +18,8 @@ import re
 
 import pytest
 
+from devenv.harness import forecastmodel
+
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 NAME = "store-demand"
@@ -28,11 +30,9 @@ MODEL = {
     "sha256": "3b5e0c6f2a9d4e7b8c1f0a2d3e4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b",
     "version": "v1",
 }
-FORECASTMODEL = {
-    "apiVersion": "forecastops.io/v1alpha1",
-    "kind": "ForecastModel",
-    "metadata": {"name": NAME},
-    "spec": {
+FORECASTMODEL = forecastmodel(
+    NAME,
+    {
         "model": MODEL,
         "server": {
             "predictionLog": {"postgresUrlSecret": {"name": "prediction-log", "key": "url"}}
@@ -49,7 +49,7 @@ FORECASTMODEL = {
             },
         },
     },
-}
+)
 SECRETS = {
     "backup-store": {"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret"},
     "prediction-log": {"url": "postgresql://app:pw@postgres:5432/predlog"},
@@ -177,7 +177,7 @@ def test_scheduled_backups_show_in_the_status_and_a_failure_turns_health_false(
     assert status["lastFailureTime"] >= status["lastSuccessfulTime"]
     warnings = [
         e
-        for e in kit.events(namespace, NAME)
+        for e in kit.events(NAME, namespace)
         if e["type"] == "Warning" and e["reason"] == "BackupFailed"
     ]
     assert warnings and "backup-fails" in warnings[0]["message"]

@@ -172,5 +172,5 @@ def test_invalid_example_is_refused_with_its_message(kit, namespace, path: Path)
     assert message in degraded["message"]
     assert kit.fm(name, namespace)["status"]["phase"] == "Degraded"
     assert kit.children(name, namespace) == {}
-    warnings = [e for e in kit.events(namespace, name) if e["type"] == "Warning"]
+    warnings = [e for e in kit.events(name, namespace) if e["type"] == "Warning"]
     assert any(e["reason"] == "InvalidSpec" and message in e["message"] for e in warnings)

@@ -61,7 +61,7 @@ def test_a_changed_model_rolls_out_a_new_revision(kit, namespace, ready_fm):
     assert container["args"][1] == "https://models.example.com/store-demand/v2/model.onnx"
     pods = kit.list("pods", namespace, f"forecastops.io/revision={fm['status']['currentRevision']}")
     assert pods and all(p["status"]["phase"] == "Running" for p in pods)
-    progressing = [e for e in kit.events(namespace, NAME) if e["reason"] == "Updated"]
+    progressing = [e for e in kit.events(NAME, namespace) if e["reason"] == "Updated"]
     assert any("Deployment" in e["message"] for e in progressing)
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from forecastops.analysis.factory import ProviderFactory
 from forecastops.kube.kinds import Capabilities
-from forecastops.kube.revision import compute_revision
 from forecastops.rollout.state import Phase, RolloutStatus, to_dict
 from forecastops.runtime.config import OperatorSettings
 from forecastops.runtime.controller import Controller, newest
-from forecastops.spec import parse_forecastmodel
 from forecastops.telemetry.metrics import NoMetrics
+
+from devenv.harness import forecastmodel, revision_of
 
 KEY = ("retail", "demand")
 UID = "u-1"
@@ -30,30 +30,19 @@ ROLLOUT = {
 }
 
 
-def forecastmodel(version: str, *, rv: str, status: RolloutStatus, command: str | None = None):
+def fm_body(version: str, *, rv: str, status: RolloutStatus, command: str | None = None):
+    """The ForecastModel as the API server hands it over, with its rollout status."""
     annotations = {"forecastops.io/command": command} if command else {}
-    return {
-        "apiVersion": "forecastops.io/v1alpha1",
-        "kind": "ForecastModel",
-        "metadata": {
-            "name": "demand",
-            "namespace": "retail",
-            "uid": UID,
-            "generation": 2,
-            "resourceVersion": rv,
-            "annotations": annotations,
-        },
-        "spec": {
-            "model": {"uri": f"file:///m/{version}.onnx", "version": version},
-            "rollout": ROLLOUT,
-        },
-        "status": {"rollout": to_dict(status)},
-    }
-
-
-def revision(body: dict[str, Any]) -> str:
-    parsed = parse_forecastmodel(body, OperatorSettings().server_defaults())
-    return compute_revision(parsed.spec.pod)
+    fm = forecastmodel(
+        "demand",
+        {"model": {"uri": f"file:///m/{version}.onnx", "version": version}, "rollout": ROLLOUT},
+        namespace="retail",
+        uid=UID,
+        generation=2,
+        resourceVersion=rv,
+        annotations=annotations,
+    )
+    return {**fm, "status": {"rollout": to_dict(status)}}
 
 
 def deployment(name: str, revision: str, replicas: int) -> dict[str, Any]:
@@ -134,9 +123,9 @@ def test_given_stale_index_when_next_pass_then_a_command_is_not_applied_twice():
         route_weight=50,
         step_index=1,
     )
-    candidate = revision(forecastmodel("v2", rv="5", status=paused))
+    candidate = revision_of(fm_body("v2", rv="5", status=paused))
     paused = replace(paused, candidate_revision=candidate)
-    body = forecastmodel("v2", rv="5", status=paused, command="promote:1")
+    body = fm_body("v2", rv="5", status=paused, command="promote:1")
     children = [
         deployment("demand", "old", 2),
         deployment("demand-canary", candidate, 2),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from devenv.harness import forecastmodel
 
 REPO = Path(__file__).resolve().parents[3]
 UID = "6f1d7c52-2b8e-4d0a-9c3e-5a7b1e2f4d60"
@@ -20,12 +21,8 @@ def example(name: str, namespace: str = "retail") -> dict[str, Any]:
 
 
 def body_with(spec: dict[str, Any], name: str = "store-demand", **metadata: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "forecastops.io/v1alpha1",
-        "kind": "ForecastModel",
-        "metadata": {"name": name, "namespace": "retail", "uid": UID, "generation": 1, **metadata},
-        "spec": copy.deepcopy(spec),
-    }
+    defaults = {"namespace": "retail", "uid": UID, "generation": 1}
+    return forecastmodel(name, spec, **{**defaults, **metadata})
 
 
 MODEL = {

@@ -119,7 +119,9 @@ def test_quantities(text, value):
     assert parse_quantity(text) == value
 
 
-@pytest.mark.parametrize("text", ["", "lots", "1Gb", "--1"])
+@pytest.mark.parametrize(
+    "text", ["", "lots", "1Gb", "--1", "2K", "9 M", "1e3k", "NaN", "1_000", True]
+)
 def test_not_quantities(text):
     assert parse_quantity(text) is None
 
