@@ -290,7 +290,8 @@ def security_flags(container: Mapping[str, Any], pod_spec: Mapping[str, Any]) ->
             user += f":{context['runAsGroup']}"
         flags += ["--user", user]
     if context.get("readOnlyRootFilesystem"):
-        flags.append("--read-only")
+        # without --read-only-tmpfs=false podman adds a writable /run and /var/tmp
+        flags += ["--read-only", "--read-only-tmpfs=false"]
     for capability in context.get("capabilities", {}).get("drop", []):
         flags += ["--cap-drop", capability]
     if context.get("allowPrivilegeEscalation") is False:
