@@ -10,6 +10,7 @@ from forecastops.backup.backup import prune, run_backup
 from forecastops.backup.catalog import read_catalog
 from forecastops.backup.layout import format_backup_id
 from forecastops.backup.progress import Reporter
+from forecastops.backup.storage import ObjectStore
 
 pytestmark = pytest.mark.services
 
@@ -27,6 +28,11 @@ def _incomplete_at(destination: Destination, when: datetime) -> str:
     key = f"{PREFIX}{NAME}/{backup_id}/artifacts/stable/model.onnx"
     destination.s3.client().put_object(Bucket=destination.bucket, Key=key, Body=b"onnx")
     return backup_id
+
+
+def _prune_week(store: ObjectStore, now: datetime) -> tuple[str, ...]:
+    """Apply a 7-day retention to the model's backups as of `now`; the ids deleted."""
+    return prune(store, prefix=PREFIX, name=NAME, retention_days=7, now=now, reporter=Reporter())
 
 
 def _backup_ids(destination: Destination) -> set[str]:
@@ -53,14 +59,7 @@ def test_retention_deletes_only_expired_backups(destination: Destination, predlo
     for key in others:
         client.put_object(Bucket=destination.bucket, Key=key, Body=b"x")
 
-    deleted = prune(
-        destination.store(),
-        prefix=PREFIX,
-        name=NAME,
-        retention_days=7,
-        now=now,
-        reporter=Reporter(),
-    )
+    deleted = _prune_week(destination.store(), now)
 
     assert set(deleted) == expired
     assert _backup_ids(destination) == kept
@@ -76,14 +75,7 @@ def test_the_newest_complete_backup_survives_any_retention(
     newest = _backup_at(destination, predlog_db, now - 30 * DAY)
     stale = _incomplete_at(destination, now - 20 * DAY)  # newer, but incomplete
 
-    deleted = prune(
-        destination.store(),
-        prefix=PREFIX,
-        name=NAME,
-        retention_days=7,
-        now=now,
-        reporter=Reporter(),
-    )
+    deleted = _prune_week(destination.store(), now)
 
     assert set(deleted) == {older, stale}
     assert _backup_ids(destination) == {newest}
@@ -117,16 +109,9 @@ def test_unfinished_uploads_older_than_retention_are_aborted(destination: Destin
     client.create_multipart_upload(Bucket=destination.bucket, Key=key)
     store = destination.store()
 
-    prune(
-        store,
-        prefix=PREFIX,
-        name=NAME,
-        retention_days=7,
-        now=datetime.now(UTC),
-        reporter=Reporter(),
-    )
+    _prune_week(store, datetime.now(UTC))
     assert client.list_multipart_uploads(Bucket=destination.bucket).get("Uploads")
 
     later = datetime.now(UTC) + 8 * DAY  # the upload's backup is now past retention
-    prune(store, prefix=PREFIX, name=NAME, retention_days=7, now=later, reporter=Reporter())
+    _prune_week(store, later)
     assert not client.list_multipart_uploads(Bucket=destination.bucket).get("Uploads")
