@@ -13,6 +13,14 @@ from devenv.harness import wait_for
 pytestmark = pytest.mark.cluster
 
 
+RBAC = "rbac.authorization.k8s.io"
+
+
+def manifest(api_version: str, kind: str, name: str, **body) -> dict:
+    """An object to create: its type and name, and the rest of its body (spec, rules ...)."""
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, **body}
+
+
 def pod_spec(**container_extra) -> dict:
     return {
         "containers": [{"name": "main", "image": "example.invalid/app:1", **container_extra}],
@@ -39,16 +47,16 @@ def test_deployment_becomes_ready_and_is_garbage_collected(k8s_api, namespace):
     labels = {"app": "web"}
     apps.create_namespaced_deployment(
         namespace,
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "web"},
-            "spec": {
+        manifest(
+            "apps/v1",
+            "Deployment",
+            "web",
+            spec={
                 "replicas": 3,
                 "selector": {"matchLabels": labels},
                 "template": {"metadata": {"labels": labels}, "spec": pod_spec()},
             },
-        },
+        ),
     )
     dep = wait_for(
         lambda: (
@@ -84,11 +92,11 @@ def test_cronjob_creates_a_job_whose_pod_completes(k8s_api, namespace):
     batch = client.BatchV1Api(k8s_api)
     batch.create_namespaced_cron_job(
         namespace,
-        {
-            "apiVersion": "batch/v1",
-            "kind": "CronJob",
-            "metadata": {"name": "tick"},
-            "spec": {
+        manifest(
+            "batch/v1",
+            "CronJob",
+            "tick",
+            spec={
                 "schedule": "* * * * *",
                 "concurrencyPolicy": "Forbid",
                 "jobTemplate": {
@@ -100,7 +108,7 @@ def test_cronjob_creates_a_job_whose_pod_completes(k8s_api, namespace):
                     }
                 },
             },
-        },
+        ),
     )
     # The schedule has one-minute granularity: the first Job starts within ~60 s.
     job = wait_for(
@@ -129,22 +137,19 @@ def test_cronjob_creates_a_job_whose_pod_completes(k8s_api, namespace):
 )
 def test_restricted_namespace_rejects_privileged_pod_and_admits_restricted_one(k8s_api, namespace):
     core = client.CoreV1Api(k8s_api)
-    privileged = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "privileged"},
-        "spec": pod_spec(securityContext={"privileged": True}),
-    }
+    privileged = manifest(
+        "v1", "Pod", "privileged", spec=pod_spec(securityContext={"privileged": True})
+    )
     with pytest.raises(ApiException) as err:
         core.create_namespaced_pod(namespace, privileged)
     assert err.value.status == 403
     assert "violates PodSecurity" in err.value.body and "privileged" in err.value.body
 
-    restricted = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "restricted"},
-        "spec": {
+    restricted = manifest(
+        "v1",
+        "Pod",
+        "restricted",
+        spec={
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
             **pod_spec(
                 securityContext={
@@ -154,7 +159,7 @@ def test_restricted_namespace_rejects_privileged_pod_and_admits_restricted_one(k
                 }
             ),
         },
-    }
+    )
     assert core.create_namespaced_pod(namespace, restricted).metadata.name == "restricted"
 
 
@@ -164,28 +169,22 @@ def test_rbac_denies_what_was_not_granted(cluster, k8s_api, namespace):
     rbac = client.RbacAuthorizationV1Api(k8s_api)
     rbac.create_namespaced_role(
         namespace,
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": "read-configmaps"},
-            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}],
-        },
+        manifest(
+            f"{RBAC}/v1",
+            "Role",
+            "read-configmaps",
+            rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}],
+        ),
     )
     rbac.create_namespaced_role_binding(
         namespace,
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "alice-reads"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "read-configmaps",
-            },
-            "subjects": [
-                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}
-            ],
-        },
+        manifest(
+            f"{RBAC}/v1",
+            "RoleBinding",
+            "alice-reads",
+            roleRef={"apiGroup": RBAC, "kind": "Role", "name": "read-configmaps"},
+            subjects=[{"apiGroup": RBAC, "kind": "User", "name": "alice"}],
+        ),
     )
     alice = config.new_client_from_config(config_file=str(cluster.kubeconfig_for_user("alice")))
     try:
