@@ -17,6 +17,13 @@ pytestmark = pytest.mark.services
 DAY = timedelta(days=1)
 
 
+@pytest.fixture
+def predictions(predlog_db: str) -> str:
+    """The prediction-log database, with 500 predictions to back up."""
+    write_predictions(predlog_db, 500)
+    return predlog_db
+
+
 def _backup_at(destination: Destination, url: str, when: datetime) -> str:
     config = destination.backup_config(url, prune=False)
     return run_backup(config, clock=lambda: when).manifest.backup_id
@@ -39,17 +46,16 @@ def _backup_ids(destination: Destination) -> set[str]:
     return {entry.backup_id for entry in read_catalog(destination.store(), PREFIX, NAME)}
 
 
-def test_retention_deletes_only_expired_backups(destination: Destination, predlog_db: str) -> None:
-    write_predictions(predlog_db, 500)
+def test_retention_deletes_only_expired_backups(destination: Destination, predictions: str) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     expired = {
-        _backup_at(destination, predlog_db, now - 10 * DAY),
-        _backup_at(destination, predlog_db, now - 7 * DAY - timedelta(minutes=1)),
+        _backup_at(destination, predictions, now - 10 * DAY),
+        _backup_at(destination, predictions, now - 7 * DAY - timedelta(minutes=1)),
         _incomplete_at(destination, now - 9 * DAY),
     }
     kept = {
-        _backup_at(destination, predlog_db, now - 6 * DAY),
-        _backup_at(destination, predlog_db, now - timedelta(hours=1)),
+        _backup_at(destination, predictions, now - 6 * DAY),
+        _backup_at(destination, predictions, now - timedelta(hours=1)),
         _incomplete_at(destination, now - timedelta(hours=2)),  # maybe still running: kept
     }
     # Objects of another model, and unrelated keys, under the same prefix: never touched
@@ -67,12 +73,11 @@ def test_retention_deletes_only_expired_backups(destination: Destination, predlo
 
 
 def test_the_newest_complete_backup_survives_any_retention(
-    destination: Destination, predlog_db: str
+    destination: Destination, predictions: str
 ) -> None:
-    write_predictions(predlog_db, 500)
     now = datetime.now(UTC)
-    older = _backup_at(destination, predlog_db, now - 40 * DAY)
-    newest = _backup_at(destination, predlog_db, now - 30 * DAY)
+    older = _backup_at(destination, predictions, now - 40 * DAY)
+    newest = _backup_at(destination, predictions, now - 30 * DAY)
     stale = _incomplete_at(destination, now - 20 * DAY)  # newer, but incomplete
 
     deleted = _prune_week(destination.store(), now)
@@ -82,14 +87,13 @@ def test_the_newest_complete_backup_survives_any_retention(
 
 
 def test_a_backup_applies_retention_after_it_completes(
-    destination: Destination, predlog_db: str
+    destination: Destination, predictions: str
 ) -> None:
-    write_predictions(predlog_db, 500)
     now = datetime.now(UTC)
-    old = _backup_at(destination, predlog_db, now - 9 * DAY)
-    recent = _backup_at(destination, predlog_db, now - 2 * DAY)
+    old = _backup_at(destination, predictions, now - 9 * DAY)
+    recent = _backup_at(destination, predictions, now - 2 * DAY)
     env = destination.env(
-        FORECASTOPS_BACKUP_DATABASE_URL=predlog_db, FORECASTOPS_BACKUP_RETENTION_DAYS="7"
+        FORECASTOPS_BACKUP_DATABASE_URL=predictions, FORECASTOPS_BACKUP_RETENTION_DAYS="7"
     )
 
     dry = run_cli("prune", "--dry-run", env=env)
