@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from devenv import crds
 from devenv.cluster import LocalCluster
 from devenv.paths import REPO
 
@@ -90,11 +91,7 @@ def run(cluster: LocalCluster, operator: subprocess.Popen, namespace: str, args)
 
 
 def install(cluster: LocalCluster) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/forecastmodels.forecastops.io")
-    cluster.kubectl("create", "namespace", "forecastops", check=False)
-    for file in ("operator-role.yaml", "operator-binding.yaml"):
-        cluster.kubectl("apply", "-f", str(REPO / "deploy" / "rbac" / file))
+    crds.install_operator(cluster)
 
 
 def start_operator(cluster: LocalCluster, workdir: Path) -> subprocess.Popen:

@@ -3,12 +3,13 @@ hack/build-binaries.sh from their Go modules, installed into a cluster on demand
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 from devenv.cluster import LocalCluster
 from devenv.harness import wait_for
-from devenv.paths import cache_dir, versions
+from devenv.paths import REPO, cache_dir, versions
 
 OPTIONAL = {
     "vpa": ("verticalpodautoscalers.autoscaling.k8s.io",),
@@ -22,6 +23,9 @@ OPTIONAL = {
         "httproutes.gateway.networking.k8s.io",
     ),
 }
+
+
+FORECASTMODEL_CRD = "forecastmodels.forecastops.io"
 
 
 def crd_files(name: str) -> list[Path]:
@@ -63,3 +67,15 @@ def install(cluster: LocalCluster, name: str, timeout: float = 60) -> None:
 def uninstall(cluster: LocalCluster, name: str) -> None:
     for f in crd_files(name):
         cluster.kubectl("delete", "--ignore-not-found", "--wait=true", "-f", str(f))
+
+
+def install_operator(cluster: LocalCluster) -> None:
+    """What the operator needs before it starts, as the chart installs it: the
+    ForecastModel CRD (Established), the `forecastops` namespace, and the operator's
+    least-privilege RBAC (deploy/rbac, the chart's single source). Idempotent."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    established(cluster, FORECASTMODEL_CRD)
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))
+    for file in ("operator-role.yaml", "operator-binding.yaml"):
+        cluster.kubectl("apply", "-f", str(REPO / "deploy" / "rbac" / file))

@@ -4,7 +4,6 @@ model servers."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 
@@ -12,8 +11,7 @@ import pytest
 
 from devenv import crds
 from devenv.cluster import LocalCluster
-from devenv.harness import FM, OPERATOR_GROUPS, OPERATOR_USER, Kit
-from devenv.paths import REPO
+from devenv.harness import OPERATOR_GROUPS, OPERATOR_USER, Kit
 from devenv.pytest_cluster import admin_client, started_cluster
 from devenv.rollouts import Operator, Servers
 
@@ -37,13 +35,8 @@ def k8s_api(cluster):
 @pytest.fixture(scope="session")
 def installed(cluster) -> None:
     """The ForecastModel CRD, the Gateway API CRDs and the operator's RBAC."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    crds.established(cluster, FM)
+    crds.install_operator(cluster)
     crds.install(cluster, "gateway-api")
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))
-    for file in ("operator-role.yaml", "operator-binding.yaml"):
-        cluster.kubectl("apply", "-f", str(REPO / "deploy" / "rbac" / file))
 
 
 @pytest.fixture

@@ -26,12 +26,7 @@ FORBIDDEN = re.compile(r"(?<![\d,.])\b403\b|Forbidden")
 @pytest.fixture(scope="module")
 def installed(cluster) -> None:
     """The ForecastModel CRD and the operator's RBAC (idempotent, as the operator tests do)."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    crds.established(cluster, "forecastmodels.forecastops.io")
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))
-    for file in ("operator-role.yaml", "operator-binding.yaml"):
-        cluster.kubectl("apply", "-f", str(REPO / "deploy" / "rbac" / file))
+    crds.install_operator(cluster)
 
 
 @pytest.fixture

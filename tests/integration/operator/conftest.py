@@ -71,15 +71,10 @@ def kit(cluster) -> Kit:
 @pytest.fixture(scope="session")
 def installed(cluster, kit: Kit) -> None:
     """The ForecastModel CRD, the optional CRDs the operator detects, and its RBAC."""
-    kit.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    crds.established(cluster, "forecastmodels.forecastops.io")
+    crds.install_operator(cluster)
     crds.install(cluster, "vpa")
     kit.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(_servicemonitor_crd()))
     crds.established(cluster, "servicemonitors.monitoring.coreos.com")
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forecastops"}}
-    kit.kubectl("apply", "-f", "-", input=json.dumps(namespace))
-    for file in ("operator-role.yaml", "operator-binding.yaml"):
-        kit.kubectl("apply", "-f", str(REPO / "deploy" / "rbac" / file))
 
 
 @pytest.fixture(scope="session")

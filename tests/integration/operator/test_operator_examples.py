@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from forecastops.kube.kinds import OPTIONAL_KINDS, Capabilities
+from forecastops.kube.kinds import CHILD_KINDS, OPTIONAL_KINDS, Capabilities
 from forecastops.kube.revision import compute_revision
 from forecastops.reconcile.children import build_children
 from forecastops.reconcile.delivery import decide_delivery, prepare
@@ -116,16 +116,7 @@ def test_production_example_gets_every_child_and_three_ready_replicas(kit, names
     children = kit.children("store-demand", namespace)
     desired = desired_children(fm)
     assert set(children) == set(desired)
-    assert {kind for kind, _ in children} == {
-        "Deployment",
-        "Service",
-        "PodDisruptionBudget",
-        "NetworkPolicy",
-        "HorizontalPodAutoscaler",
-        "VerticalPodAutoscaler",
-        "ServiceMonitor",
-        "CronJob",
-    }
+    assert {kind for kind, _ in children} == {kind.kind for kind in CHILD_KINDS}
     for key, manifest in desired.items():
         assert contains(children[key], manifest), f"{key} differs from what the builder made"
 

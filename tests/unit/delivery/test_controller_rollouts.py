@@ -16,6 +16,7 @@ from forecastops.runtime.controller import Controller, newest
 from forecastops.telemetry.metrics import NoMetrics
 
 from devenv.harness import forecastmodel, revision_of
+from tests.unit.deployment_bodies import deployment_body
 
 KEY = ("retail", "demand")
 UID = "u-1"
@@ -46,34 +47,18 @@ def fm_body(version: str, *, rv: str, status: RolloutStatus, command: str | None
 
 
 def deployment(name: str, revision: str, replicas: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": name,
-            "namespace": "retail",
-            "generation": 1,
-            "ownerReferences": [
-                {
-                    "apiVersion": "forecastops.io/v1alpha1",
-                    "kind": "ForecastModel",
-                    "name": "demand",
-                    "uid": UID,
-                    "controller": True,
-                }
-            ],
-        },
-        "spec": {
-            "replicas": replicas,
-            "template": {"metadata": {"labels": {"forecastops.io/revision": revision}}},
-        },
-        "status": {
-            "observedGeneration": 1,
-            "availableReplicas": replicas,
-            "updatedReplicas": replicas,
-            "replicas": replicas,
-        },
+    """A Deployment the ForecastModel controls, its rollout over (as the index holds it)."""
+    owner = {
+        "apiVersion": "forecastops.io/v1alpha1",
+        "kind": "ForecastModel",
+        "name": "demand",
+        "uid": UID,
+        "controller": True,
     }
+    body = deployment_body(
+        revision, name=name, replicas=replicas, namespace="retail", ownerReferences=[owner]
+    )
+    return {"apiVersion": "apps/v1", **body}
 
 
 class FakeKube:

@@ -16,6 +16,8 @@ from forecastops.rollout.spec import parse_rollout
 from forecastops.rollout.state import Phase, RolloutStatus, to_dict
 from forecastops.traffic.router import Routes
 
+from tests.unit.deployment_bodies import deployment_body
+
 NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
 CANARY = {
     "canary": {"steps": [{"setWeight": 20}, {"analysis": {"templates": ["error-rate"]}}]},
@@ -47,20 +49,7 @@ def body(status: RolloutStatus | None = None, annotations: dict | None = None) -
 
 
 def deployment(name: str, revision: str, replicas: int) -> dict[str, Any]:
-    return {
-        "kind": "Deployment",
-        "metadata": {"name": name, "generation": 1},
-        "spec": {
-            "replicas": replicas,
-            "template": {"metadata": {"labels": {"forecastops.io/revision": revision}}},
-        },
-        "status": {
-            "observedGeneration": 1,
-            "availableReplicas": replicas,
-            "updatedReplicas": replicas,
-            "replicas": replicas,
-        },
-    }
+    return deployment_body(revision, name=name, replicas=replicas)
 
 
 STABLE = {ChildKey("Deployment", "demand"): deployment("demand", "aaa", 4)}

@@ -11,7 +11,7 @@ from forecastops.backup.settings import BackupSettings
 from forecastops.builders.cronjob import build_backup_cronjob
 from forecastops.builders.deployment import build_deployment
 from forecastops.builders.service import build_service
-from forecastops.kube.kinds import OPTIONAL_KINDS, Capabilities
+from forecastops.kube.kinds import CHILD_KINDS, OPTIONAL_KINDS, Capabilities
 from forecastops.kube.names import LABEL_REVISION, LABEL_ROLE, Role
 from forecastops.kube.revision import compute_revision
 from forecastops.reconcile.children import build_children
@@ -57,17 +57,8 @@ def test_minimal_example_has_exactly_the_always_present_children(parse):
 
 
 def test_production_example_has_every_kind_of_child(parse):
-    assert set(children_of(parse(example("production")))) == {
-        "Deployment",
-        "Service",
-        "Service-metrics",
-        "PodDisruptionBudget",
-        "NetworkPolicy",
-        "HorizontalPodAutoscaler",
-        "VerticalPodAutoscaler",
-        "ServiceMonitor",
-        "CronJob",
-    }
+    kinds = {kind.kind for kind in CHILD_KINDS}
+    assert set(children_of(parse(example("production")))) == kinds | {"Service-metrics"}
 
 
 def test_pvc_model_is_mounted_read_only_and_served_as_a_file(parse, golden):
