@@ -22,6 +22,7 @@ import numpy as np
 
 from model_server.cache import PredictionCache, cache_key
 from model_server.errors import (
+    ContractViolation,
     InjectedFault,
     InvalidInput,
     ModelLoadError,
@@ -31,6 +32,7 @@ from model_server.errors import (
 )
 from model_server.loader import fetch_model
 from model_server.metrics import Metrics
+from model_server.output_contract import OnViolation, OutputContract, check
 from model_server.predlog import PredictionLog, PredictionRecord
 from model_server.protocol import OUTPUT_NAME
 from model_server.runtime import OnnxModel, default_threads
@@ -83,6 +85,11 @@ class DataPlane:
         self._load_task: asyncio.Task[None] | None = None
         self._attempted = asyncio.Event()
         self._faults = settings.fault_error_rate > 0 or settings.fault_latency_ms > 0
+        self._contract = OutputContract(
+            settings.output_non_negative,
+            settings.output_max_abs_value,
+            OnViolation(settings.output_on_violation),
+        )
 
     @property
     def ready(self) -> bool:
@@ -204,11 +211,20 @@ class DataPlane:
             if cached is not None:
                 self._log(x, cached, request_id, started)
                 return cached
-        predictions = await model.run(x)
+        predictions = self._checked(await model.run(x))
         if key is not None and self._cache is not None:
             self._cache.put(key, predictions)
         self._log(x, predictions, request_id, started)
         return predictions
+
+    def _checked(self, predictions: np.ndarray) -> np.ndarray:
+        """The predictions to answer under the output contract; every violation counted."""
+        outcome = check(self._contract, predictions)
+        for violated in outcome.violated:
+            self.metrics.contract_violated(violated)
+        if outcome.rejected is not None:
+            raise ContractViolation(outcome.rejected)
+        return outcome.predictions
 
     def _log(
         self, x: np.ndarray, predictions: np.ndarray, request_id: str | None, started: float

@@ -54,6 +54,12 @@ class PayloadTooLarge(ModelServerError):
     status_code = 413
 
 
+class ContractViolation(ModelServerError):
+    """A forecast the output contract rejects (PREDICTION_OUTPUT_ON_VIOLATION=reject)."""
+
+    status_code = 500
+
+
 class InjectedFault(ModelServerError):
     """A deliberate failure from PREDICTION_FAULT_ERROR_RATE (tests of rollouts only)."""
 

@@ -111,6 +111,12 @@ class Metrics:
             [*base, "reason"],
             registry=self._target,
         )
+        self._violations = Counter(
+            "prediction_service_output_contract_violations_total",
+            "Answers that broke the output contract, by check (nan, negative, max_abs).",
+            [*base, "check"],
+            registry=self._target,
+        )
         self._model_info = Gauge(
             "prediction_service_model_info",
             "1 once the model of this version is loaded and passed its golden request.",
@@ -143,6 +149,9 @@ class Metrics:
 
     def predlog_dropped(self, reason: str, rows: int) -> None:
         self._predlog_dropped.labels(*self._base, reason).inc(rows)
+
+    def contract_violated(self, check: str) -> None:
+        self._violations.labels(*self._base, check).inc()
 
     def load_failed(self, reason: str) -> None:
         self._load_failures.labels(*self._base, reason).inc()

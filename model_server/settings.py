@@ -84,6 +84,13 @@ class ServerSettings(BaseSettings):
     access_log: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # --- the output contract (model_server.output_contract) -----------------------------
+    output_non_negative: bool = Field(False, description="a forecast below 0 is a violation")
+    output_max_abs_value: float | None = Field(
+        None, gt=0, description="a forecast above this in absolute value is a violation"
+    )
+    output_on_violation: Literal["count", "reject", "clamp"] = "count"
+
     # --- authentication (either is enough when both are set; neither means open) -----
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="comma-separated keys accepted in X-API-Key"

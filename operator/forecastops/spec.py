@@ -64,10 +64,30 @@ class VpaUpdateMode(StrEnum):
     AUTO = "Auto"
 
 
+ADDED_LATER = {"revision": "omit-when-unset"}
+"""Field metadata: a field added after revisions were first computed counts in a revision
+only when set, so upgrading the operator starts no rollout of an unchanged model."""
+
+
 @dataclass(frozen=True)
 class SecretKeyRef:
     name: str
     key: str
+
+
+class OnViolation(StrEnum):
+    COUNT = "count"
+    REJECT = "reject"
+    CLAMP = "clamp"
+
+
+@dataclass(frozen=True)
+class OutputContract:
+    """What a forecast must look like (the server checks every answer)."""
+
+    non_negative: bool = False
+    max_abs_value: float | None = None
+    on_violation: OnViolation = OnViolation.COUNT
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,7 @@ class ModelSource:
     version: str
     sha256: str | None = None
     credentials_secret: str | None = None
+    output_contract: OutputContract | None = field(default=None, metadata=ADDED_LATER)
 
     @property
     def scheme(self) -> Scheme:
@@ -393,9 +414,26 @@ def _parse_model(model: _Fields | None) -> ModelSource | None:
             )
         if secret and scheme not in (Scheme.S3, Scheme.HTTPS):
             model.problem("credentialsSecret", "applies only to s3:// and https:// model URIs")
+    contract = _parse_output_contract(model.child("outputContract"))
     if uri is None or version is None:
         return None
-    return ModelSource(uri, version, sha256, secret)
+    return ModelSource(uri, version, sha256, secret, contract)
+
+
+def _parse_output_contract(contract: _Fields | None) -> OutputContract | None:
+    if contract is None:
+        return None
+    limit = contract.raw.get("maxAbsValue")
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 < limit < 1e300
+    ):
+        contract.problem("maxAbsValue", "must be a number above 0")
+        limit = None
+    return OutputContract(
+        non_negative=contract.boolean("nonNegative", False),
+        max_abs_value=float(limit) if limit is not None else None,
+        on_violation=contract.choice("onViolation", OnViolation, OnViolation.COUNT),
+    )
 
 
 def _parse_server(server: _Fields, defaults: ServerDefaults) -> Server | None:

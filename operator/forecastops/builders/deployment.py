@@ -137,6 +137,11 @@ def server_env(inputs: PodInputs, *, revision: str) -> list[dict[str, Any]]:
     ]
     if model.sha256:
         variables.append(env.setting("model_sha256", model.sha256))
+    if contract := model.output_contract:
+        variables.append(env.setting("output_non_negative", str(contract.non_negative).lower()))
+        if contract.max_abs_value is not None:
+            variables.append(env.setting("output_max_abs_value", repr(contract.max_abs_value)))
+        variables.append(env.setting("output_on_violation", str(contract.on_violation)))
     variables += _model_credentials_env(model)
     variables += _server_features_env(inputs.server)
     return variables

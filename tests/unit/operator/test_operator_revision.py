@@ -17,7 +17,18 @@ def revision_of(parse, mutate=lambda spec: None) -> str:
 
 def test_revision_of_the_production_example_is_stable(parse):
     # A changed value here means every running ForecastModel would roll out on upgrade.
-    assert revision_of(parse) == "7a52e7ac7b"
+    # The example as it was before spec.model.outputContract existed: a field added later
+    # counts only when set (spec.ADDED_LATER).
+    body = example("production")
+    del body["spec"]["model"]["outputContract"]
+    assert compute_revision(parse(body).spec.pod) == "7a52e7ac7b"
+
+
+def test_an_output_contract_is_part_of_the_revision(parse):
+    body = example("production")
+    looser = copy.deepcopy(body)
+    looser["spec"]["model"]["outputContract"]["onViolation"] = "count"
+    assert compute_revision(parse(looser).spec.pod) != compute_revision(parse(body).spec.pod)
 
 
 def test_revision_ignores_the_order_of_fields(parse):

@@ -80,6 +80,10 @@ def test_the_server_reads_what_the_operator_wrote(
     assert (settings.database_url is not None) == ("predictionLog" in server)
     if "predictionLog" in server:
         assert settings.predlog_retention_days == server["predictionLog"]["retentionDays"]
+    contract = spec["model"].get("outputContract", {})
+    assert settings.output_non_negative == contract.get("nonNegative", False)
+    assert settings.output_max_abs_value == contract.get("maxAbsValue")
+    assert settings.output_on_violation == contract.get("onViolation", "count")
     credentials = "credentialsSecret" in spec["model"]
     https = spec["model"]["uri"].startswith("https://")
     assert (settings.model_authorization is not None) == (credentials and https)
