@@ -34,7 +34,7 @@ from model_server.loader import fetch_model
 from model_server.metrics import Metrics
 from model_server.output_contract import OnViolation, OutputContract, check
 from model_server.predlog import PredictionLog, PredictionRecord
-from model_server.protocol import OUTPUT_NAME
+from model_server.protocol import OUTPUT_NAME, DecodedRequest, RowKeys
 from model_server.runtime import OnnxModel, default_threads
 from model_server.settings import ServerSettings, redact_uri
 
@@ -196,11 +196,10 @@ class DataPlane:
             raise ModelNotReady(f"model {self.name!r} is not ready: {self._not_ready}")
         return self._model
 
-    async def infer(
-        self, model: OnnxModel, x: np.ndarray, request_id: str | None, started: float
-    ) -> np.ndarray:
-        """Predictions for `x` ([rows, features] float32); `started` is the request's
-        ``perf_counter()`` for the prediction log's latency."""
+    async def infer(self, model: OnnxModel, request: DecodedRequest, started: float) -> np.ndarray:
+        """Predictions for the request's rows ([rows, features] float32); `started` is the
+        request's ``perf_counter()`` for the prediction log's latency."""
+        x, request_id, keys = request.inputs, request.id, request.keys
         validate_batch(x, model.feature_names, self.settings.max_batch_rows)
         if self._faults:
             await self._inject_faults()
@@ -209,12 +208,12 @@ class DataPlane:
             key = cache_key(self.settings.revision, model.sha256, x)
             cached = await self._cache.get(key, len(x))
             if cached is not None:
-                self._log(x, cached, request_id, started)
+                self._log(x, cached, request_id, started, keys)
                 return cached
         predictions = self._checked(await model.run(x))
         if key is not None and self._cache is not None:
             self._cache.put(key, predictions)
-        self._log(x, predictions, request_id, started)
+        self._log(x, predictions, request_id, started, keys)
         return predictions
 
     def _checked(self, predictions: np.ndarray) -> np.ndarray:
@@ -227,11 +226,17 @@ class DataPlane:
         return outcome.predictions
 
     def _log(
-        self, x: np.ndarray, predictions: np.ndarray, request_id: str | None, started: float
+        self,
+        x: np.ndarray,
+        predictions: np.ndarray,
+        request_id: str | None,
+        started: float,
+        keys: RowKeys | None,
     ) -> None:
         if self._predlog is not None:
             latency = time.perf_counter() - started
-            self._predlog.submit(PredictionRecord(time.time(), request_id, latency, x, predictions))
+            record = PredictionRecord(time.time(), request_id, latency, x, predictions, keys)
+            self._predlog.submit(record)
 
     async def _inject_faults(self) -> None:
         if self.settings.fault_latency_ms > 0:

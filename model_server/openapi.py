@@ -92,10 +92,29 @@ FORECAST_REQUEST = {
             "type": "array",
             "description": "one object per row, naming every feature of the model exactly "
             "once (GET /v2/models/{name} lists them under parameters.feature_names)",
-            "items": {"type": "object", "additionalProperties": NUMBER},
+            "items": {
+                "type": "object",
+                "properties": {
+                    "series_id": {
+                        **STRING,
+                        "description": "the series this row forecasts (with target, or neither)",
+                    },
+                    "target": {
+                        **STRING,
+                        "description": "the period it forecasts, ISO 8601 (e.g. 2026-12-05); "
+                        "logged with the prediction to be joined with actuals",
+                    },
+                },
+                "additionalProperties": NUMBER,
+            },
         },
     },
-    "example": {"id": "42", "instances": [{"lag_1": 4, "lag_7": 11, "promo": 0, "price": 2.96}]},
+    "example": {
+        "id": "42",
+        "instances": [
+            {"series_id": "store-1/item-9", "target": "2026-12-05", "lag_1": 4, "lag_7": 11}
+        ],
+    },
 }
 
 FORECAST_RESPONSE = {

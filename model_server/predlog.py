@@ -10,7 +10,9 @@ shutdown flush times out in ``reason="shutdown"``. Nothing is dropped silently.
 
 One row per predicted row: time (of the request), model, revision, request id (the
 client's, or a generated one), row index, a 128-bit BLAKE2b hash of the row's float32
-features, optionally the features themselves, the prediction, and the request latency.
+features, optionally the features themselves, the prediction, the request latency, and,
+when the client named them, the series and the target period the row forecasts (the key
+that joins a prediction to the actual demand reported later).
 
 Schema: versioned, idempotent migrations recorded in ``schema_migrations`` and applied
 under an advisory lock (several pods start at once). With TimescaleDB, the table is a
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model_server.metrics import Metrics
+from model_server.protocol import RowKeys
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -43,7 +46,8 @@ log = logging.getLogger(__name__)
 
 TABLE = "prediction_log"
 COLUMNS = (
-    "time, model, revision, request_id, row_index, features_hash, features, prediction, latency_ms"
+    "time, model, revision, request_id, row_index, features_hash, features, prediction, "
+    "latency_ms, series_id, target_ts"
 )
 MIGRATION_LOCK = 0x666F7265636173  # pg_advisory_xact_lock key: "forecas"
 PARTITION_DAYS_BEHIND = 2
@@ -61,6 +65,8 @@ class PredictionRecord:
     latency_seconds: float
     features: np.ndarray  # float32 [rows, features]
     predictions: np.ndarray  # float32 [rows]
+    keys: RowKeys | None = None
+    """Series and target period per row, when the client gave them."""
 
 
 @dataclass(frozen=True)
@@ -96,9 +102,18 @@ async def _create_index(conn: AsyncConnection) -> None:
     await conn.execute(f"CREATE INDEX {TABLE}_model_time ON {TABLE} (model, revision, time DESC)")
 
 
+async def _add_series_keys(conn: AsyncConnection) -> None:
+    """Which series and target period a row forecasts (NULL for rows logged without)."""
+    await conn.execute(
+        f"ALTER TABLE {TABLE} ADD COLUMN series_id text, ADD COLUMN target_ts timestamptz"
+    )
+    await conn.execute(f"CREATE INDEX {TABLE}_series_target ON {TABLE} (series_id, target_ts)")
+
+
 MIGRATIONS = (
     Migration(1, "create prediction_log", _create_table),
     Migration(2, "index prediction_log by model, revision and time", _create_index),
+    Migration(3, "series and target period of each row", _add_series_keys),
 )
 
 
@@ -365,6 +380,7 @@ class PredictionLog:
         request_id = record.request_id or uuid.uuid4().hex
         latency_ms = record.latency_seconds * 1000.0
         features = np.ascontiguousarray(record.features, dtype=np.float32)
+        keys = record.keys
         return [
             (
                 when,
@@ -376,6 +392,8 @@ class PredictionLog:
                 features[i].tolist() if self._store_features else None,
                 float(prediction),
                 latency_ms,
+                keys.series[i] if keys else None,
+                keys.targets[i] if keys else None,
             )
             for i, prediction in enumerate(record.predictions)
         ]

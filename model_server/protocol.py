@@ -28,6 +28,7 @@ is an error rather than a silently missing feature); predictions come in row ord
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -44,10 +45,24 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _KIND_NAMES = {"b": "booleans", "U": "strings", "S": "strings", "O": "nulls or mixed values"}
 
 
+SERIES_KEY = "series_id"
+TARGET_KEY = "target"
+
+
+@dataclass(frozen=True, slots=True)
+class RowKeys:
+    """Which series and which target period each row forecasts: the key that joins a
+    logged prediction to the actual demand that comes later."""
+
+    series: tuple[str, ...]
+    targets: tuple[datetime, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedRequest:
     id: str | None
     inputs: np.ndarray  # float32, [rows, columns]
+    keys: RowKeys | None = None
 
 
 def decode_infer_request(body: bytes) -> DecodedRequest:
@@ -87,7 +102,7 @@ def decode_infer_request(body: bytes) -> DecodedRequest:
         raise InvalidInput(
             f"{what}: shape {shape} needs {rows * columns} values, data has {array.size}"
         )
-    return DecodedRequest(_request_id(doc), array.reshape(rows, columns))
+    return DecodedRequest(_request_id(doc), array.reshape(rows, columns), _v2_keys(doc, rows))
 
 
 def decode_forecast_request(body: bytes, feature_names: tuple[str, ...]) -> DecodedRequest:
@@ -97,9 +112,14 @@ def decode_forecast_request(body: bytes, feature_names: tuple[str, ...]) -> Deco
         raise InvalidInput('"instances" must be a list of objects mapping feature names to numbers')
     width = len(feature_names)
     rows: list[list[Any]] = []
+    keys: list[tuple[Any, Any]] = []
+    reserved = [k for k in (SERIES_KEY, TARGET_KEY) if k not in feature_names]
     for i, row in enumerate(instances):
         if not isinstance(row, dict):
             raise InvalidInput(f"instances[{i}] must be an object of feature values")
+        if reserved and any(k in row for k in reserved):
+            row = dict(row)
+            keys.append((row.pop(SERIES_KEY, None), row.pop(TARGET_KEY, None)))
         try:
             rows.append([row[f] for f in feature_names])
         except KeyError:
@@ -117,7 +137,54 @@ def decode_forecast_request(body: bytes, feature_names: tuple[str, ...]) -> Deco
         array = to_float32(rows, "instances")
     except InvalidInput:
         raise InvalidInput(_first_non_number(rows, feature_names)) from None
-    return DecodedRequest(_request_id(doc), array)
+    if not keys:
+        return DecodedRequest(_request_id(doc), array)
+    if len(keys) != len(rows):
+        raise InvalidInput(
+            f"give {SERIES_KEY!r} and {TARGET_KEY!r} in every instance or in none "
+            f"({len(keys)} of {len(rows)} have them)"
+        )
+    series, targets = zip(*keys, strict=True)
+    return DecodedRequest(_request_id(doc), array, row_keys(series, targets, "instances"))
+
+
+def _v2_keys(doc: dict[str, Any], rows: int) -> RowKeys | None:
+    """``parameters.series_ids`` and ``parameters.targets``: one per row, or neither."""
+    parameters = doc.get("parameters")
+    if not isinstance(parameters, dict) or not (
+        "series_ids" in parameters or "targets" in parameters
+    ):
+        return None
+    series, targets = parameters.get("series_ids"), parameters.get("targets")
+    for name, values in (("series_ids", series), ("targets", targets)):
+        if not isinstance(values, list) or len(values) != rows:
+            raise InvalidInput(f"parameters.{name} must list one value per row ({rows})")
+    return row_keys(series, targets, "parameters")
+
+
+def row_keys(series: Any, targets: Any, what: str) -> RowKeys:
+    """Series ids (non-empty strings) and target periods (ISO 8601 dates or times; a time
+    without a zone is UTC), checked row by row; `InvalidInput` names the first bad one."""
+    parsed = []
+    for i, (series_id, target) in enumerate(zip(series, targets, strict=True)):
+        if not isinstance(series_id, str) or not series_id or len(series_id) > 256:
+            raise InvalidInput(f"{what}[{i}]: {SERIES_KEY} must be a non-empty string")
+        parsed.append(_target(target, f"{what}[{i}]"))
+    return RowKeys(tuple(series), tuple(parsed))
+
+
+def _target(value: Any, where: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return when if when.tzinfo else when.replace(tzinfo=UTC)
+    raise InvalidInput(
+        f"{where}: {TARGET_KEY} must be an ISO 8601 date or time such as 2026-12-05, "
+        f"got {orjson.dumps(value).decode()}"
+    )
 
 
 def to_float32(data: list[Any], what: str) -> np.ndarray:

@@ -155,14 +155,14 @@ class Endpoints:
         plane = self.data_plane
         model = plane.model(scope["path_params"]["name"])
         request = decode_infer_request(body)
-        predictions = await plane.infer(model, request.inputs, request.id, started)
+        predictions = await plane.infer(model, request, started)
         return encode_infer_response(plane.name, model.version, request.id, predictions)
 
     async def forecast(self, scope: Scope, body: bytes, started: float) -> bytes:
         plane = self.data_plane
         model = plane.model()
         request = decode_forecast_request(body, model.feature_names)
-        predictions = await plane.infer(model, request.inputs, request.id, started)
+        predictions = await plane.infer(model, request, started)
         return encode_forecast_response(plane.name, model.version, request.id, predictions)
 
     # --- health (open, for probes and scrapers) ------------------------------------------

@@ -39,7 +39,8 @@ def write_predictions(url: str, rows: int, *, features: bool = True, start: int 
             INSERT INTO {predlog.TABLE} ({predlog.COLUMNS})
             SELECT now() - random() * interval '20 hours', %(model)s, 'rev-' || (i %% 2),
                    'req-' || i, i %% 4, decode(md5(i::text), 'hex'),
-                   {features_sql if features else "NULL"}, random() * 100, random() * 20
+                   {features_sql if features else "NULL"}, random() * 100, random() * 20,
+                   'series-' || (i %% 50), date_trunc('day', now()) + (i %% 28) * interval '1 day'
             FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i
             """,
             {"model": NAME, "first": start + 1, "last": start + rows},

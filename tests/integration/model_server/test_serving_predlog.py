@@ -126,7 +126,7 @@ async def test_migrations_are_versioned_and_idempotent(
         assert await migrate(conn) == [m.version for m in MIGRATIONS]
         assert await migrate(conn) == []
         cur = await conn.execute("SELECT version, name FROM schema_migrations ORDER BY version")
-        assert [row[0] for row in await cur.fetchall()] == [1, 2]
+        assert [row[0] for row in await cur.fetchall()] == [m.version for m in MIGRATIONS]
         cur = await conn.execute("SELECT relkind FROM pg_class WHERE relname = %s", [TABLE])
         relkind = (await cur.fetchone())[0]  # type: ignore[index]
         # a TimescaleDB hypertable is an ordinary table to pg_class; without it: partitioned
@@ -163,3 +163,59 @@ async def test_retention(postgres: Postgres, pg_database: str) -> None:
         names = [row[0] for row in await cur.fetchall()]
     expected = [kept] + [today + timedelta(days=d) for d in range(-2, 8)]
     assert names == [partition_name(day) for day in expected]
+
+
+async def test_series_and_target_are_logged(
+    in_process: Start, pg_database: str, tiny_model
+) -> None:
+    """The keys that join a prediction to the actual demand reported later, from both APIs."""
+    server = await in_process(database_url=pg_database, predlog_flush_seconds=0.1)
+    names = tiny_model.feature_names
+    instances = [
+        {**{name: float(i + j) for j, name in enumerate(names)}, "series_id": f"s-{i}",
+         "target": f"2026-12-0{i + 1}"}
+        for i in range(2)
+    ]  # fmt: skip
+    forecast = {"id": "by-series", "instances": instances}
+    assert (await server.client.post("/v1/forecast", json=forecast)).status_code == 200
+    v2 = body(2, "v2-keys")
+    v2["parameters"] = {"series_ids": ["a", "b"], "targets": ["2026-12-24T06:00:00+01:00"] * 2}
+    assert (await server.client.post(INFER, json=v2)).status_code == 200
+    unkeyed = body(1, "no-keys")
+    assert (await server.client.post(INFER, json=unkeyed)).status_code == 200
+    await wait_rows(pg_database, 5)
+    with psycopg.connect(pg_database) as conn:
+        rows = conn.execute(
+            f"SELECT request_id, row_index, series_id, target_ts FROM {TABLE} "
+            "ORDER BY request_id, row_index"
+        ).fetchall()
+    assert rows == [
+        ("by-series", 0, "s-0", datetime(2026, 12, 1, tzinfo=UTC)),
+        ("by-series", 1, "s-1", datetime(2026, 12, 2, tzinfo=UTC)),
+        ("no-keys", 0, None, None),
+        ("v2-keys", 0, "a", datetime(2026, 12, 24, 5, tzinfo=UTC)),
+        ("v2-keys", 1, "b", datetime(2026, 12, 24, 5, tzinfo=UTC)),
+    ]
+
+
+async def test_an_existing_log_is_upgraded_without_losing_a_row(pg_database: str) -> None:
+    """A database a previous server version migrated (1 and 2) gains the keys' columns."""
+    async with await psycopg.AsyncConnection.connect(pg_database, autocommit=True) as conn:
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for migration in MIGRATIONS[:2]:
+            await migration.apply(conn)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                [migration.version, migration.name],
+            )
+        await apply_retention(conn, datetime.now(UTC).date(), 30)
+        await conn.execute(
+            f"INSERT INTO {TABLE} (time, model, revision, request_id, row_index, features_hash,"
+            " prediction, latency_ms) VALUES (now(), 'm', 'r', 'old', 0, '\\x00', 1.5, 2)"
+        )
+        assert await migrate(conn) == [3]
+        cur = await conn.execute(f"SELECT request_id, prediction, series_id FROM {TABLE}")
+        assert await cur.fetchall() == [("old", 1.5, None)]

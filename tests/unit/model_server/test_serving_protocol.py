@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
 import numpy as np
 import orjson
 import pytest
 
 from model_server.errors import InvalidInput, MalformedJSON
 from model_server.protocol import (
+    RowKeys,
     decode_forecast_request,
     decode_infer_request,
     encode_forecast_response,
@@ -150,3 +154,57 @@ def test_forecast_response_without_id() -> None:
         "model_version": "2",
         "predictions": [3.0],
     }
+
+
+# --- series and target period per row -------------------------------------------------------
+def test_forecast_rows_may_name_their_series_and_target() -> None:
+    body = {
+        "instances": [
+            {"series_id": "store-1/item-9", "target": "2026-12-05", "a": 1, "b": 2},
+            {"b": 4, "a": 3, "target": "2026-12-06T12:00:00+02:00", "series_id": "store-2"},
+        ]
+    }
+    decoded = decode_forecast_request(orjson.dumps(body), ("a", "b"))
+    np.testing.assert_array_equal(decoded.inputs, np.array([[1, 2], [3, 4]], np.float32))
+    assert decoded.keys == RowKeys(
+        ("store-1/item-9", "store-2"),
+        (datetime(2026, 12, 5, tzinfo=UTC), datetime(2026, 12, 6, 10, tzinfo=UTC)),
+    )
+
+
+def test_infer_parameters_may_name_series_and_targets() -> None:
+    tensor = {"name": "input", "shape": [2, 1], "datatype": "FP32", "data": [1, 2]}
+    parameters = {"series_ids": ["x", "y"], "targets": ["2026-01-01", "2026-01-02"]}
+    decoded = decode_infer_request(orjson.dumps({"inputs": [tensor], "parameters": parameters}))
+    assert decoded.keys is not None and decoded.keys.series == ("x", "y")
+    without = decode_infer_request(orjson.dumps({"inputs": [tensor], "parameters": {"x": 1}}))
+    assert without.keys is None
+
+
+@pytest.mark.parametrize(
+    ("instances", "message"),
+    [
+        ([{"a": 1, "series_id": "s", "target": "2026-01-01"}, {"a": 2}],
+         "give 'series_id' and 'target' in every instance or in none (1 of 2 have them)"),
+        ([{"a": 1, "series_id": "s"}], "instances[0]: target must be an ISO 8601 date or time"),
+        ([{"a": 1, "series_id": "s", "target": "soon"}], 'got "soon"'),
+        ([{"a": 1, "series_id": "", "target": "2026-01-01"}],
+         "instances[0]: series_id must be a non-empty string"),
+        ([{"a": 1, "series_id": 7, "target": "2026-01-01"}], "series_id must be a non-empty"),
+    ],
+)  # fmt: skip
+def test_bad_keys_name_the_row(instances: object, message: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        decode_forecast_request(orjson.dumps({"instances": instances}), ("a",))
+
+
+def test_v2_keys_need_one_per_row() -> None:
+    tensor = {"name": "input", "shape": [2, 1], "datatype": "FP32", "data": [1, 2]}
+    body = {"inputs": [tensor], "parameters": {"series_ids": ["x"], "targets": ["2026-01-01"]}}
+    with pytest.raises(InvalidInput, match=r"parameters.series_ids must list one value per row"):
+        decode_infer_request(orjson.dumps(body))
+
+
+def test_a_feature_named_like_a_key_stays_a_feature() -> None:
+    decoded = decode_forecast_request(orjson.dumps({"instances": [{"target": 3.0}]}), ("target",))
+    assert decoded.inputs.tolist() == [[3.0]] and decoded.keys is None
