@@ -117,6 +117,34 @@ FORECAST_REQUEST = {
     },
 }
 
+ACTUALS_REQUEST = {
+    "type": "object",
+    "required": ["actuals"],
+    "properties": {
+        "actuals": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["series_id", "target", "value"],
+                "properties": {
+                    "series_id": STRING,
+                    "target": {**STRING, "description": "ISO 8601 date or time"},
+                    "value": NUMBER,
+                    "censored": {"type": "boolean", "description": "a stock-out: left out"},
+                },
+            },
+        }
+    },
+    "example": {"actuals": [{"series_id": "store-1/item-9", "target": "2026-12-05", "value": 41}]},
+}
+
+ACTUALS_RESPONSE = {
+    "type": "object",
+    "required": ["stored"],
+    "properties": {"stored": {"type": "integer"}},
+}
+
 FORECAST_RESPONSE = {
     "type": "object",
     "required": ["model_name", "model_version", "predictions"],
@@ -151,7 +179,8 @@ _ERROR_DESCRIPTIONS = {
     401: "missing or wrong credentials",
     404: "no such model",
     413: "body or batch too large",
-    503: "the model is not ready",
+    501: "the server has no prediction log to keep actuals in",
+    503: "the model is not ready (for actuals: their database is unavailable; send again)",
 }
 
 

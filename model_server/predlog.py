@@ -110,10 +110,27 @@ async def _add_series_keys(conn: AsyncConnection) -> None:
     await conn.execute(f"CREATE INDEX {TABLE}_series_target ON {TABLE} (series_id, target_ts)")
 
 
+async def _create_actuals(conn: AsyncConnection) -> None:
+    """Observed demand, versioned per (series, target period); see `model_server.actuals`."""
+    await conn.execute(
+        "CREATE TABLE actuals ("
+        " series_id text NOT NULL, target_ts timestamptz NOT NULL,"
+        " value double precision NOT NULL, censored boolean NOT NULL DEFAULT false,"
+        " version integer NOT NULL, ingested_at timestamptz NOT NULL DEFAULT now(),"
+        " PRIMARY KEY (series_id, target_ts, version))"
+    )
+    await conn.execute(
+        "CREATE VIEW latest_actuals AS"
+        " SELECT DISTINCT ON (series_id, target_ts) series_id, target_ts, value, censored,"
+        " version, ingested_at FROM actuals ORDER BY series_id, target_ts, version DESC"
+    )
+
+
 MIGRATIONS = (
     Migration(1, "create prediction_log", _create_table),
     Migration(2, "index prediction_log by model, revision and time", _create_index),
     Migration(3, "series and target period of each row", _add_series_keys),
+    Migration(4, "actuals, versioned, and their latest version", _create_actuals),
 )
 
 

@@ -66,7 +66,7 @@ class DecodedRequest:
 
 
 def decode_infer_request(body: bytes) -> DecodedRequest:
-    doc = _load_object(body)
+    doc = load_object(body)
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise InvalidInput('"inputs" must be a non-empty list of tensors')
@@ -106,7 +106,7 @@ def decode_infer_request(body: bytes) -> DecodedRequest:
 
 
 def decode_forecast_request(body: bytes, feature_names: tuple[str, ...]) -> DecodedRequest:
-    doc = _load_object(body)
+    doc = load_object(body)
     instances = doc.get("instances")
     if not isinstance(instances, list):
         raise InvalidInput('"instances" must be a list of objects mapping feature names to numbers')
@@ -229,7 +229,7 @@ def _encode(model_name: str, version: str, request_id: str | None, key: str, bod
     return orjson.dumps(doc, option=_NUMPY)
 
 
-def _load_object(body: bytes) -> dict[str, Any]:
+def load_object(body: bytes) -> dict[str, Any]:
     if not body:
         raise MalformedJSON("malformed JSON: the request body is empty")
     try:

@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from model_server import openapi
+from model_server.actuals import decode_actuals, write_actuals
 from model_server.auth import Authenticator
 from model_server.contract import LIVE_PATH, METRICS_PATH, READY_PATH
 from model_server.dataplane import DataPlane
@@ -165,6 +166,12 @@ class Endpoints:
         predictions = await plane.infer(model, request, started)
         return encode_forecast_response(plane.name, model.version, request.id, predictions)
 
+    async def actuals(self, scope: Scope, body: bytes, started: float) -> bytes:
+        rows = decode_actuals(body)
+        url = self.data_plane.settings.database_url
+        stored = await write_actuals(url.get_secret_value() if url else None, rows)
+        return orjson.dumps({"stored": stored})
+
     # --- health (open, for probes and scrapers) ------------------------------------------
     async def live(self) -> Response:
         return json_response({"live": True})
@@ -239,6 +246,21 @@ def routes(endpoints: Endpoints) -> list[APIRoute]:
             },
             openapi_extra={
                 **openapi.request_body(openapi.FORECAST_REQUEST, path_name=False),
+                **secured,
+            },
+        ),
+        HotRoute(
+            "/v1/actuals",
+            hot("actuals", endpoints.actuals),
+            methods=["POST"],
+            summary="Store observed demand per series and target period (versioned)",
+            tags=["actuals"],
+            responses={
+                200: openapi.json_body(openapi.ACTUALS_RESPONSE, "how many were stored"),
+                **openapi.errors(400, *auth_errors, 413, 501, 503),
+            },
+            openapi_extra={
+                **openapi.request_body(openapi.ACTUALS_REQUEST, path_name=False),
                 **secured,
             },
         ),

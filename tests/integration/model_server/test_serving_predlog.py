@@ -219,3 +219,70 @@ async def test_an_existing_log_is_upgraded_without_losing_a_row(pg_database: str
         assert await migrate(conn) == [3]
         cur = await conn.execute(f"SELECT request_id, prediction, series_id FROM {TABLE}")
         assert await cur.fetchall() == [("old", 1.5, None)]
+
+
+async def test_actuals_are_stored_versioned_and_join_the_log(
+    in_process: Start, pg_database: str, tiny_model
+) -> None:
+    """Actuals keyed like the log's rows: a correction is a new version, the latest wins in
+    the join, a censored period is marked, and credentials are required."""
+    server = await in_process(database_url=pg_database, predlog_flush_seconds=0.1)
+    names = tiny_model.feature_names
+    row = {name: float(j) for j, name in enumerate(names)}
+    forecast = {"instances": [{**row, "series_id": "s-1", "target": "2026-12-05"}]}
+    answer = await server.client.post("/v1/forecast", json=forecast)
+    predicted = answer.json()["predictions"][0]
+    await wait_rows(pg_database, 1)
+
+    sent = {"actuals": [{"series_id": "s-1", "target": "2026-12-05", "value": 10}]}
+    assert (await server.client.post("/v1/actuals", json=sent)).json() == {"stored": 1}
+    correction = {
+        "actuals": [
+            {"series_id": "s-1", "target": "2026-12-05T00:00:00Z", "value": 12.5},
+            {"series_id": "s-2", "target": "2026-12-05", "value": 0, "censored": True},
+        ]
+    }
+    assert (await server.client.post("/v1/actuals", json=correction)).json() == {"stored": 2}
+    anonymous = await server.client.post("/v1/actuals", json=sent, headers={"X-API-Key": ""})
+    assert anonymous.status_code == 401
+
+    with psycopg.connect(pg_database) as conn:
+        versions = conn.execute(
+            "SELECT series_id, value, censored, version FROM actuals ORDER BY series_id, version"
+        ).fetchall()
+        joined = conn.execute(
+            f"SELECT p.prediction, a.value, a.version FROM {TABLE} p"
+            " JOIN latest_actuals a USING (series_id, target_ts)"
+        ).fetchall()
+    assert versions == [("s-1", 10.0, False, 1), ("s-1", 12.5, False, 2), ("s-2", 0.0, True, 1)]
+    assert joined == [(pytest.approx(predicted, rel=1e-6), 12.5, 2)]
+
+
+async def test_actuals_without_a_database_or_with_bad_rows_are_refused(
+    in_process: Start,
+) -> None:
+    server = await in_process()
+    sent = {"actuals": [{"series_id": "s", "target": "2026-12-05", "value": 1}]}
+    refused = await server.client.post("/v1/actuals", json=sent)
+    assert refused.status_code == 501
+    assert "set spec.server.predictionLog" in refused.json()["error"]
+    bad = {"actuals": [{"series_id": "s", "target": "2026-12-05", "value": "x"}]}
+    answer = await server.client.post("/v1/actuals", json=bad)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == 'actuals[0].value must be a finite number, got "x"'
+
+
+async def test_actuals_are_refused_while_the_database_is_down(
+    in_process: Start, postgres: Postgres, pg_database: str
+) -> None:
+    """Nothing is lost: the client is told, and sends again once it is back."""
+    server = await in_process(database_url=pg_database)
+    sent = {"actuals": [{"series_id": "s", "target": "2026-12-05", "value": 1}]}
+    postgres.stop()
+    try:
+        down = await server.client.post("/v1/actuals", json=sent)
+    finally:
+        postgres.ensure_running()
+    assert down.status_code == 503
+    assert "nothing was stored" in down.json()["error"]
+    assert (await server.client.post("/v1/actuals", json=sent)).json() == {"stored": 1}
