@@ -37,9 +37,10 @@ class ActualsUnavailable(ModelServerError):
 
 
 class NoPredictionLog(ModelServerError):
-    """Actuals need the prediction log's database, and this server has none."""
+    """Actuals need the prediction log's database: without one, this server has nowhere to
+    keep them (a 404 rather than a 5xx: nothing failed, the resource is not here)."""
 
-    status_code = 501
+    status_code = 404
 
 
 @dataclass(frozen=True, slots=True)

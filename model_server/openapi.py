@@ -177,9 +177,8 @@ SECURITY_SCHEMES = {
 _ERROR_DESCRIPTIONS = {
     400: "malformed JSON or an invalid request (the message names the problem)",
     401: "missing or wrong credentials",
-    404: "no such model",
+    404: "no such model (for actuals: no prediction log to keep them in)",
     413: "body or batch too large",
-    501: "the server has no prediction log to keep actuals in",
     503: "the model is not ready (for actuals: their database is unavailable; send again)",
 }
 

@@ -257,7 +257,7 @@ def routes(endpoints: Endpoints) -> list[APIRoute]:
             tags=["actuals"],
             responses={
                 200: openapi.json_body(openapi.ACTUALS_RESPONSE, "how many were stored"),
-                **openapi.errors(400, *auth_errors, 413, 501, 503),
+                **openapi.errors(400, *auth_errors, 404, 413, 503),
             },
             openapi_extra={
                 **openapi.request_body(openapi.ACTUALS_REQUEST, path_name=False),

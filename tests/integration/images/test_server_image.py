@@ -121,7 +121,8 @@ def _prediction_log(url: str, rows: int) -> None:
     asyncio.run(migrate())
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
-            f"INSERT INTO {predlog.TABLE} ({predlog.COLUMNS})"
+            f"INSERT INTO {predlog.TABLE} (time, model, revision, request_id, row_index,"
+            " features_hash, features, prediction, latency_ms)"
             " SELECT now() - interval '1 hour', 'store-demand', 'rev-1', 'req-' || i, 0,"
             " decode(md5(i::text), 'hex'), NULL, i, 0"
             " FROM generate_series(1, %s) AS i",

@@ -89,7 +89,7 @@ def test_openapi_fuzz_finds_no_server_error(live_server: str) -> None:
     match their schemas."""
     schema = schemathesis.openapi.from_url(f"{live_server}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 8
+    assert len(operations) == 9
     checks = [not_a_server_error, status_code_conformance, response_schema_conformance]
     for operation, mode in itertools.product(operations, GenerationMode):
         if mode is GenerationMode.NEGATIVE and not operation.body:
