@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## Create .venv with every Python dependency
 
-binaries: ## Build Kubernetes, etcd, kwok and helm from Go modules (cached in $FORECASTOPS_CACHE)
+binaries: ## Build Kubernetes (incl. kubelet, kube-proxy), etcd, kwok, helm, CoreDNS, metrics-server, pause (cached in $FORECASTOPS_CACHE)
 	@bash hack/build-binaries.sh >/dev/null
 
 images: venv ## Build the server and operator images with buildah (docs/images.md); print their sizes
