@@ -14,8 +14,9 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-deps: ## Install the Debian packages the tests need (PostgreSQL, Redis, Prometheus, wrk, ...)
+deps: ## Install the Debian packages the tests need (PostgreSQL, Redis, Prometheus, wrk, containerd, ...)
 	@bash hack/install-system-deps.sh
+	@bash hack/install-node-deps.sh
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

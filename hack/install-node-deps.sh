@@ -46,4 +46,9 @@ if [[ ! -e $policy ]]; then
 fi
 trap '[[ $made_policy -eq 1 ]] && as_root rm -f "$policy"' EXIT
 as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Belt and braces (with systemd, policy-rc.d is not always honoured): the packaged service
+# is stopped right after its install; devenv/node.py runs a containerd of its own.
+if [[ " ${missing[*]} " == *" containerd "* ]]; then
+    as_root service containerd stop >/dev/null 2>&1 || true
+fi
 log "installed: ${missing[*]}"
