@@ -314,7 +314,7 @@ class RealNode:
         procs = self._procs()
         return {p.name for p in procs} >= set(NODE_PROCS) and all(map(self._alive, procs))
 
-    def _spawn(self, name: str, argv: list[str]) -> _P:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> _P:
         logfile = self.dir / "logs" / f"{name}.log"
         logfile.parent.mkdir(parents=True, exist_ok=True)
         with logfile.open("ab") as out:
@@ -324,6 +324,7 @@ class RealNode:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self.dir,
+                env=env,
                 start_new_session=True,
             )
         self._children[popen.pid] = popen
@@ -475,7 +476,11 @@ class RealNode:
             json.dumps(_cni_config(self.dir / "cni" / "ipam"), indent=2)
         )
         log(f"starting containerd ({self.socket})")
-        p = self._spawn("containerd", [shutil.which("containerd") or "containerd", "-c", str(conf)])
+        p = self._spawn(
+            "containerd",
+            [shutil.which("containerd") or "containerd", "-c", str(conf)],
+            env=_no_egress_env(),
+        )
         self._wait(p, lambda: self._ctr("version").returncode == 0, "its socket", 30)
 
     def _ctr(self, *args: str, input: bytes | None = None, timeout: float = 60):
@@ -880,6 +885,20 @@ def _tail(path: str, lines: int = 25) -> str:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return "(no log)"
+
+
+# Nothing listens on the discard port: an image pull that is not served from containerd's
+# own store fails at once on loopback, without even resolving the registry's name.
+PULL_PROXY = "http://127.0.0.1:9"
+
+
+def _no_egress_env() -> dict[str, str]:
+    """containerd's environment: every registry request goes to PULL_PROXY (loopback)."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in {"no_proxy"}}
+    for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        env[key] = PULL_PROXY
+    env["NO_PROXY"] = env["no_proxy"] = ""
+    return env
 
 
 def _tcp_open(host: str, port: int) -> bool:

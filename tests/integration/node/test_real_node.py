@@ -23,6 +23,7 @@ from devenv.node import (
     ISOLATE_CHAIN,
     NAME,
     NODE_SELECTOR,
+    PULL_PROXY,
     TAINT,
     TOLERATION,
     host_footprint,
@@ -276,6 +277,39 @@ def test_pod_traffic_cannot_leave_the_bridge(node_cluster):
     nat = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
     masq = [r for r in nat.splitlines() if "MASQUERADE" in r]
     assert masq and all(r.startswith("-A KUBE-POSTROUTING") for r in masq), masq
+
+
+def test_an_image_that_is_not_imported_is_never_pulled_from_outside(workload):
+    """containerd's registry requests all go to a closed port on loopback."""
+    cluster, ns = workload
+    image = "docker.io/library/forecastops-absent:never"
+    container = {"name": "absent", "image": image, "imagePullPolicy": "Always"}
+    container["securityContext"] = RESTRICTED
+    apply(
+        cluster,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "absent", "namespace": ns},
+            "spec": pod_spec([container], restartPolicy="Never"),
+        },
+    )
+
+    def pull_failed():
+        events = cluster.kubectl(
+            "-n",
+            ns,
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=absent",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ).stdout
+        return events if "Failed to pull" in events else None
+
+    events = wait_until(pull_failed, 60, "the pull to fail")
+    assert PULL_PROXY.removeprefix("http://") in events, events
 
 
 def test_cluster_down_leaves_nothing_on_the_host(node_cluster):
