@@ -913,14 +913,14 @@ def _http_ok(url: str) -> bool:
         return resp.status == 200
 
 
-def dns_query(server: str, name: str, timeout: float = 2.0) -> list[str]:
-    """The A records of `name` from the DNS server at `server`:53 (one UDP query)."""
+def dns_query(server: str, name: str, timeout: float = 2.0, port: int = 53) -> list[str]:
+    """The A records of `name` from the DNS server at `server`:`port` (one UDP query)."""
     qid = int.from_bytes(os.urandom(2), "big")
     qname = b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\0"
     packet = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + qname + struct.pack(">HH", 1, 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
-        s.sendto(packet, (server, 53))
+        s.sendto(packet, (server, port))
         data, _ = s.recvfrom(4096)
     _, flags, qd, an, _, _ = struct.unpack(">HHHHHH", data[:12])
     if flags & 0x000F:
