@@ -681,6 +681,14 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterError as exc:
         log(f"error: {exc}")
         return 1
+    except Exception as exc:
+        # run as __main__, this module's ClusterError is not the one devenv.node imports
+        from devenv.node import NodeError
+
+        if not isinstance(exc, NodeError):
+            raise
+        log(f"error: {exc}")
+        return 1
     return 0
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -184,11 +185,14 @@ def _cgroups() -> list[str]:
 
 
 def _links() -> list[str]:
+    """Our bridge, the veths on it, and veths on no bridge at all (a pod's, orphaned);
+    veths of podman's containers (on cni-podman0) belong to someone else."""
     res = _run("ip", "-o", "link", "show", check=False)
     names = []
     for line in res.stdout.decode().splitlines():
         name = line.split(":", 2)[1].strip().split("@")[0]
-        if name == BRIDGE or name.startswith("veth"):
+        master = line.split(" master ", 1)[1].split()[0] if " master " in line else None
+        if name == BRIDGE or (name.startswith("veth") and master in (None, BRIDGE)):
             names.append(name)
     return sorted(names)
 
@@ -347,7 +351,15 @@ class RealNode:
 
     # --- before the apiserver starts ---------------------------------------------------
     def prepare(self) -> None:
-        """Record the host's baseline, make the bridge and the isolation chain."""
+        """Record the host's baseline, make the bridge and the isolation chain.
+
+        A bridge of that name already there means another real node owns this machine's
+        slot: fail before writing any state, so that our `down` touches nothing of it."""
+        if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
+            raise NodeError(
+                f"the bridge {BRIDGE} exists already: another real node runs on this machine "
+                "(or one was not brought down: `python -m devenv.cluster down` for its dir)"
+            )
         self.dir.mkdir(parents=True, exist_ok=True)
         self._write(
             {
@@ -365,11 +377,6 @@ class RealNode:
                 "procs": [],
             }
         )
-        if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
-            raise NodeError(
-                f"the bridge {BRIDGE} exists already: another real node runs on this machine "
-                "(or one was not brought down: `python -m devenv.cluster down` for its dir)"
-            )
         _run("ip", "link", "add", BRIDGE, "type", "bridge")
         self._update(made_bridge=True)
         _run("ip", "addr", "add", f"{GATEWAY}/24", "dev", BRIDGE)
@@ -740,7 +747,8 @@ class RealNode:
         # libcni's result cache (a fixed dir): <network>-<sandbox id>-<ifname>, for our
         # network and for containerd's loopback network "cni-loopback"
         for path in CNI_RESULTS.glob("*"):
-            if path.name.startswith(CNI_NETWORK + "-") or any(i in path.name for i in sandboxes):
+            ours = state.get("made_bridge") and path.name.startswith(CNI_NETWORK + "-")
+            if ours or any(i in path.name for i in sandboxes):
                 path.unlink(missing_ok=True)
         if state.get("made_var_lib_kubelet") and KUBELET_FIXED_DIR.is_dir():
             shutil.rmtree(KUBELET_FIXED_DIR, ignore_errors=True)
@@ -814,13 +822,25 @@ class RealNode:
         return problems
 
     def _remove_chains(self, state: dict) -> list[str]:
+        """kube-proxy's and our chains made since `up`. CNI-* chains are listed by
+        host_footprint() but never removed here: our CNI config makes none (no ipMasq,
+        portmap or firewall plugin), and podman's containers own theirs."""
+        if not state.get("made_bridge"):
+            return []
         kp = self.cluster.binary("kube-proxy")
-        if kp.exists():
+        if kp.exists() and any(p.get("name") == "kube-proxy" for p in state.get("procs", [])):
             subprocess.run([str(kp), "--cleanup"], capture_output=True, timeout=60)
         baseline = set(state.get("baseline_chains", []))
-        problems = []
+
+        def made_by_us() -> list[str]:
+            return [
+                c
+                for c in _chains()
+                if c not in baseline and c.split("/")[2].startswith(("KUBE-", "FOPS-"))
+            ]
+
         for _ in range(3):
-            new = [c for c in _chains() if c not in baseline]
+            new = made_by_us()
             if not new:
                 return []
             # first drop every jump into a new chain from any chain, then flush and delete
@@ -828,20 +848,21 @@ class RealNode:
                 tool, table, chain = entry.split("/")
                 save = _run(f"{tool}-save", "-t", table, check=False).stdout.decode()
                 for line in save.splitlines():
-                    if line.startswith("-A ") and f"-j {chain}" in line.split("#")[0] + " ":
-                        args = _split_rule(line)
-                        if args and args[1] not in {c.split("/")[2] for c in new}:
-                            subprocess.run(
-                                [tool, "-w", "-t", table, "-D", *args[1:]], capture_output=True
-                            )
+                    args = _split_rule(line) if line.startswith("-A ") else []
+                    jumps = any(
+                        a in ("-j", "-g") and b == chain for a, b in itertools.pairwise(args)
+                    )
+                    if jumps and args[1] not in {c.split("/")[2] for c in new}:
+                        subprocess.run(
+                            [tool, "-w", "-t", table, "-D", *args[1:]], capture_output=True
+                        )
             for entry in new:
                 tool, table, chain = entry.split("/")
                 subprocess.run([tool, "-w", "-t", table, "-F", chain], capture_output=True)
             for entry in new:
                 tool, table, chain = entry.split("/")
                 subprocess.run([tool, "-w", "-t", table, "-X", chain], capture_output=True)
-        problems = [f"chain {c}" for c in _chains() if c not in baseline]
-        return problems
+        return [f"chain {c}" for c in made_by_us()]
 
 
 def _split_rule(line: str) -> list[str]:
