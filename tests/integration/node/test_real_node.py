@@ -228,9 +228,20 @@ def test_a_restricted_server_pod_runs_on_the_real_node_with_logs_and_exec(worklo
     exec_ = cluster.kubectl("-n", ns, "exec", "server", "--", "id", "-u", check=False)
     assert exec_.returncode == 0, exec_.stderr
     assert exec_.stdout.strip() == "10001"
-    # the read-only root and the limits were applied for real
+    # the read-only root and the limits were applied for real (cgroup v1 hierarchies)
     ro = cluster.kubectl("-n", ns, "exec", "server", "--", "touch", "/x", check=False)
     assert ro.returncode != 0 and "Read-only" in ro.stderr + ro.stdout
+    limits = cluster.kubectl(
+        "-n",
+        ns,
+        "exec",
+        "server",
+        "--",
+        "cat",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+    ).stdout.split()
+    assert limits == [str(1024**3), "100000"], limits
 
 
 def test_a_pod_resolves_service_names_and_reaches_the_apiserver(client_result):
