@@ -744,6 +744,14 @@ class RealNode:
         for name in set(p.name for p in NETNS_DIR.glob("cni-*")) - set(state["baseline_netns"]):
             with contextlib.suppress(OSError):
                 (NETNS_DIR / name).unlink()
+        # containerd's own records of sandboxes and tasks, should it have died first
+        d = self.dir / "containerd"
+        for records in (
+            d / "root" / "io.containerd.grpc.v1.cri" / "sandboxes",
+            d / "state" / "io.containerd.runtime.v2.task" / "k8s.io",
+        ):
+            if records.is_dir():
+                sandboxes += [p.name for p in records.iterdir() if len(p.name) == 64]
         # libcni's result cache (a fixed dir): <network>-<sandbox id>-<ifname>, for our
         # network and for containerd's loopback network "cni-loopback"
         for path in CNI_RESULTS.glob("*"):
@@ -798,6 +806,14 @@ class RealNode:
                 subprocess.run(["umount", "-l", target], capture_output=True)
 
     def _remove_cgroups(self, state: dict) -> list[str]:
+        # containers left running (containerd died before down could stop them) are ours:
+        # every process in our cgroup tree is killed before the tree is removed
+        for root in state.get("cgroups", []):
+            for procs in Path(root).rglob("cgroup.procs"):
+                with contextlib.suppress(OSError):
+                    for pid in procs.read_text().split():
+                        with contextlib.suppress(ProcessLookupError, ValueError):
+                            os.kill(int(pid), signal.SIGKILL)
         problems = []
         for root in state.get("cgroups", []):
             root_path = Path(root)
