@@ -99,3 +99,14 @@ def test_dns_query_reads_the_a_records_of_an_answer() -> None:
             "10.96.0.1"
         ]
         thread.join(5)
+
+
+def test_a_machine_that_cannot_run_the_node_gets_a_reason(monkeypatch, tmp_path) -> None:
+    import devenv.node as node
+
+    monkeypatch.setattr(node.os, "geteuid", lambda: 1000)
+    assert "root" in (node.unavailable_reason(tmp_path) or "")
+    monkeypatch.setattr(node.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(node.shutil, "which", lambda _: None)
+    reason = node.unavailable_reason(tmp_path) or ""
+    assert "containerd" in reason and "install-node-deps.sh" in reason
