@@ -210,7 +210,8 @@ def test_the_real_node_is_ready_tainted_and_labelled_beside_the_kwok_nodes(node_
     node = cluster.api(f"/api/v1/nodes/{NAME}")
     conds = {c["type"]: c["status"] for c in node["status"]["conditions"]}
     assert conds["Ready"] == "True"
-    assert TAINT in [{k: t[k] for k in ("key", "value", "effect")} for t in node["spec"]["taints"]]
+    taints = [{k: t.get(k) for k in ("key", "value", "effect")} for t in node["spec"]["taints"]]
+    assert TAINT in taints, taints  # (beside it, a node.kubernetes.io/* taint may linger)
     assert node["metadata"]["labels"].items() >= NODE_SELECTOR.items()
     addresses = {a["type"]: a["address"] for a in node["status"]["addresses"]}
     assert addresses["InternalIP"] == GATEWAY
