@@ -1,4 +1,5 @@
-"""A real Kubernetes control plane as local processes, every listener on 127.0.0.1.
+"""A real Kubernetes control plane as local processes, every listener on 127.0.0.1
+(with a real node, kube-apiserver listens on that node's bridge gateway instead).
 
 etcd, kube-apiserver (RBAC, client certificates), kube-controller-manager,
 kube-scheduler and kwok (fake nodes whose pods become Running and Ready without

@@ -591,7 +591,7 @@ class RealNode:
         conf = self.dir / "kubelet.yaml"
         conf.write_text(yaml.safe_dump(cfg))
         log(f"starting kubelet {versions()['KUBERNETES_VERSION']} as node {NAME}")
-        p = self._spawn(
+        self._spawn(
             "kubelet",
             [
                 str(self.cluster.binary("kubelet")),
@@ -606,7 +606,6 @@ class RealNode:
             ],
         )
         self._update(kubelet_started=time.time())
-        self._kubelet = p
 
     def wait_ready(self, timeout: float = 180) -> float:
         kubelet = next(p for p in self._procs() if p.name == "kubelet")
