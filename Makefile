@@ -14,8 +14,9 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-deps: ## Install the Debian packages the tests need (PostgreSQL, Redis, Prometheus, wrk, ...)
+deps: ## Install the Debian packages the tests need (PostgreSQL, Redis, Prometheus, wrk, containerd, ...)
 	@bash hack/install-system-deps.sh
+	@bash hack/install-node-deps.sh
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## Create .venv with every Python dependency
 
-binaries: ## Build Kubernetes, etcd, kwok and helm from Go modules (cached in $FORECASTOPS_CACHE)
+binaries: ## Build Kubernetes (incl. kubelet, kube-proxy), etcd, kwok, helm, CoreDNS, metrics-server, pause (cached in $FORECASTOPS_CACHE)
 	@bash hack/build-binaries.sh >/dev/null
 
 images: venv ## Build the server and operator images with buildah (docs/images.md); print their sizes

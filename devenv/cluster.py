@@ -1,4 +1,5 @@
-"""A real Kubernetes control plane as local processes, every listener on 127.0.0.1.
+"""A real Kubernetes control plane as local processes, every listener on 127.0.0.1
+(with a real node, kube-apiserver listens on that node's bridge gateway instead).
 
 etcd, kube-apiserver (RBAC, client certificates), kube-controller-manager,
 kube-scheduler and kwok (fake nodes whose pods become Running and Ready without
@@ -7,6 +8,9 @@ containers), built from upstream Go modules by hack/build-binaries.sh.
     python -m devenv.cluster up       # idempotent; returns when /readyz is ok and nodes are Ready
     python -m devenv.cluster status
     python -m devenv.cluster down     # stops exactly the processes `up` started, by pid
+
+    python -m devenv.cluster up --real-node   # or FORECASTOPS_REAL_NODE=1: also one real
+                                              # kubelet node (devenv/node.py; root only)
 
 State lives in a directory (default `.cluster/` in the repository): the admin kubeconfig
 at `<dir>/kubeconfig`, everything else (certificates, etcd data, logs, pids) in `<dir>/run`.
@@ -35,6 +39,14 @@ import yaml
 
 from devenv.paths import REPO, bin_dir, free_port, versions
 from devenv.pki import CertificateAuthority, KeyPair, write_service_account_keys
+
+REAL_NODE_ENV = "FORECASTOPS_REAL_NODE"
+
+
+def real_node_wanted() -> bool:
+    """FORECASTOPS_REAL_NODE=1 asks `up` for a real kubelet node next to the kwok nodes."""
+    return os.environ.get(REAL_NODE_ENV, "").lower() in {"1", "true", "yes"}
+
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 ADMIN_GROUP = "system:masters"
@@ -72,6 +84,8 @@ class LocalCluster:
     state_dir: Path = field(default_factory=lambda: REPO / ".cluster")
     binaries: Path = field(default_factory=bin_dir)
     nodes: int = 2
+    # one real kubelet node besides the kwok nodes (devenv/node.py); default: the env var
+    real_node: bool = field(default_factory=real_node_wanted)
     _children: dict[int, subprocess.Popen] = field(default_factory=dict, repr=False)
 
     # --- paths ------------------------------------------------------------------------
@@ -282,18 +296,22 @@ class LocalCluster:
             return False
         if not all(self._alive(p) for p in procs):
             return False
+        if (self._read_state() or {}).get("real_node") and not self.node().is_running():
+            return False
         try:
             return self._readyz()
         except (OSError, urllib.error.URLError, ssl.SSLError, ClusterError):
             return False
 
     def up(self, timeout: float = 120.0) -> None:
-        if self.is_running():
+        if self.is_running() and (
+            bool((self._read_state() or {}).get("real_node")) == self.real_node
+        ):
             log(f"already up: {self.server} (kubeconfig {self.kubeconfig})")
             self.wait_nodes_ready(timeout)
             return
-        if self._procs():
-            log("found a stale or half-started cluster: stopping it first")
+        if self._procs() or self.node().state_file.exists():
+            log("found a stale, half-started or differently made cluster: stopping it first")
             self.down()
         missing = self.missing_binaries()
         if missing:
@@ -301,17 +319,26 @@ class LocalCluster:
                 f"missing binaries in {self.binaries}: {', '.join(missing)} "
                 "(run `make binaries` or hack/build-binaries.sh)"
             )
+        if self.real_node:
+            from devenv.node import unavailable_reason
+
+            if why := unavailable_reason(self.binaries):
+                raise ClusterError(f"the real node cannot run here: {why}")
         started = time.monotonic()
         for sub in ("pki", "logs", "etcd", "users"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         ports = {
             n: free_port() for n in ("etcd", "etcd-peer", "apiserver", "kcm", "scheduler", "kwok")
         }
-        server = f"https://127.0.0.1:{ports['apiserver']}"
-        self._write_state({"server": server, "ports": ports, "procs": []})
-        pki = self._make_pki()
+        server = f"https://{self._api_host()}:{ports['apiserver']}"
+        self._write_state(
+            {"server": server, "ports": ports, "procs": [], "real_node": self.real_node}
+        )
         procs: list[_Proc] = []
         try:
+            if self.real_node:
+                self.node().prepare()  # the bridge the apiserver listens on
+            pki = self._make_pki()
             self._start_etcd(ports, procs)
             self._start_apiserver(ports, pki, procs)
             self._write_kubeconfig(self.kubeconfig, server, pki["admin"], "admin")
@@ -325,16 +352,33 @@ class LocalCluster:
             self._start_kwok(ports, procs)
             self._create_nodes()
             self.wait_nodes_ready(timeout)
+            if self.real_node:
+                self.node().start(pki)
         except BaseException:
             log("start failed: stopping what was started")
             self.down(quiet=True, keep_logs=True)
             raise
         log(f"up in {time.monotonic() - started:.1f}s: {server}; kubeconfig {self.kubeconfig}")
 
+    def node(self):
+        """The real node of this cluster (devenv/node.py), started only with `real_node`."""
+        from devenv.node import RealNode
+
+        return RealNode(self)
+
+    def _api_host(self) -> str:
+        """127.0.0.1; with a real node, the bridge's gateway, so that pods reach it too."""
+        if self.real_node:
+            from devenv.node import GATEWAY
+
+            return GATEWAY
+        return "127.0.0.1"
+
     def _make_pki(self) -> dict[str, KeyPair]:
         ca = CertificateAuthority(self.run_dir / "pki")
         write_service_account_keys(self.run_dir / "pki")
-        return {
+        node_pki = self.node().issue_pki(ca) if self.real_node else {}
+        return node_pki | {
             "apiserver": ca.issue(
                 "apiserver",
                 "kube-apiserver",
@@ -345,7 +389,7 @@ class LocalCluster:
                     "kubernetes.default.svc",
                     "kubernetes.default.svc.cluster.local",
                 ),
-                ips=("127.0.0.1", "10.96.0.1"),
+                ips=("127.0.0.1", "10.96.0.1", *([self._api_host()] if self.real_node else [])),
                 server=True,
             ),
             "admin": ca.issue("admin", "admin", orgs=(ADMIN_GROUP,)),
@@ -378,17 +422,26 @@ class LocalCluster:
         self._wait(proc, lambda: '"health":"true"' in self._get(client + "/health"), "health", 30)
 
     def _start_apiserver(self, ports: dict, pki: dict[str, KeyPair], procs: list[_Proc]) -> None:
+        host = self._api_host()
         log(
-            f"starting kube-apiserver {versions()['KUBERNETES_VERSION']} on 127.0.0.1:{ports['apiserver']}"
+            f"starting kube-apiserver {versions()['KUBERNETES_VERSION']} on {host}:{ports['apiserver']}"
         )
         p = self.run_dir / "pki"
+        if self.real_node:
+            # pods reach it through the kubernetes Service, whose endpoint is the gateway
+            extra = ["--endpoint-reconciler-type=lease"]
+            extra += self.node().apiserver_flags(pki, p / "ca.crt")
+        else:
+            # The kubernetes Service's endpoint would be 127.0.0.1, which EndpointSlices
+            # reject; nothing in-cluster dials it (kwok pods run no containers).
+            extra = ["--endpoint-reconciler-type=none"]
         proc = self._spawn(
             "kube-apiserver",
             [
                 str(self.binary("kube-apiserver")),
                 f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={host}",
+                f"--advertise-address={host}",
                 f"--secure-port={ports['apiserver']}",
                 f"--cert-dir={p}",
                 f"--tls-cert-file={pki['apiserver'].cert}",
@@ -400,9 +453,7 @@ class LocalCluster:
                 f"--service-account-issuer=https://127.0.0.1:{ports['apiserver']}",
                 f"--service-account-key-file={p / 'sa.pub'}",
                 f"--service-account-signing-key-file={p / 'sa.key'}",
-                # The kubernetes Service's endpoint would be 127.0.0.1, which EndpointSlices
-                # reject; nothing in-cluster dials it (kwok pods run no containers).
-                "--endpoint-reconciler-type=none",
+                *extra,
                 "--profiling=false",
                 "--v=1",
             ],
@@ -508,7 +559,13 @@ class LocalCluster:
         raise ClusterError(f"nodes not Ready within {timeout:.0f}s")
 
     def down(self, quiet: bool = False, keep_logs: bool = False) -> None:
-        """Stop exactly the processes `up` started (by pid, checked by executable)."""
+        """Stop exactly the processes `up` started (by pid, checked by executable); with a
+        real node, first remove everything the node made (devenv/node.py)."""
+        node = self.node()
+        if node.state_file.exists():
+            problems = node.down(quiet=quiet)
+            if problems:
+                raise ClusterError(f"the real node left: {problems}")
         procs = self._procs()
         order = {name: i for i, name in enumerate(reversed(COMPONENTS))}
         for proc in sorted(procs, key=lambda p: order.get(p.name, -1)):
@@ -529,8 +586,12 @@ class LocalCluster:
 
     def status(self) -> dict:
         procs = self._procs()
+        node = self.node()
+        node_procs = {p.name: {"pid": p.pid, "alive": node._alive(p)} for p in node._procs()}
         return {
             "running": self.is_running(),
+            "real_node": (self._read_state() or {}).get("real_node", False),
+            **({"node_processes": node_procs} if node_procs else {}),
             "server": (self._read_state() or {}).get("server"),
             "kubeconfig": str(self.kubeconfig),
             "processes": {
@@ -601,8 +662,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--dir", type=Path, default=REPO / ".cluster", help="state directory")
     parser.add_argument("--nodes", type=int, default=2, help="fake nodes to create")
+    parser.add_argument(
+        "--real-node",
+        action=argparse.BooleanOptionalAction,
+        default=real_node_wanted(),
+        help=f"also start one real kubelet node (root; default from {REAL_NODE_ENV})",
+    )
     args = parser.parse_args(argv)
-    cluster = LocalCluster(state_dir=args.dir, nodes=args.nodes)
+    cluster = LocalCluster(state_dir=args.dir, nodes=args.nodes, real_node=args.real_node)
     try:
         if args.command == "up":
             cluster.up()
@@ -613,6 +680,14 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(cluster.status(), indent=2))
             return 0 if cluster.is_running() else 1
     except ClusterError as exc:
+        log(f"error: {exc}")
+        return 1
+    except Exception as exc:
+        # run as __main__, this module's ClusterError is not the one devenv.node imports
+        from devenv.node import NodeError
+
+        if not isinstance(exc, NodeError):
+            raise
         log(f"error: {exc}")
         return 1
     return 0

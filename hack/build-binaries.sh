@@ -76,7 +76,7 @@ if [ ! -s "$bin/kwok-stages-$KWOK_VERSION.yaml" ]; then
 fi
 
 # --- Kubernetes -------------------------------------------------------------------------
-k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 missing=()
 for c in "${k8s_cmds[@]}"; do have "$c" "$KUBERNETES_VERSION" || missing+=("$c"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -101,10 +101,93 @@ if [ ${#missing[@]} -gt 0 ]; then
     ld="$ld -X $p.gitVersion=$KUBERNETES_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
     ld="$ld -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
-  pkgs=(); for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-  (cd "$d" && go build -trimpath -ldflags "$ld" -o "$d/out/" "${pkgs[@]}")
-  for c in "${missing[@]}"; do install_bin "$d/out/$c" "$c" "$KUBERNETES_VERSION"; done
+  # One command at a time, so that each build's time is reported (the later ones reuse
+  # the Go build cache of the packages they share).
+  for c in "${missing[@]}"; do
+    t0=$(date +%s)
+    (cd "$d" && go build -trimpath -ldflags "$ld" -o "$d/out/$c" "k8s.io/kubernetes/cmd/$c")
+    install_bin "$d/out/$c" "$c" "$KUBERNETES_VERSION"
+    say "$c: built in $(( $(date +%s) - t0 ))s"
+  done
   say "Kubernetes: done"
+fi
+
+# --- CoreDNS (the real node's cluster DNS) ------------------------------------------------
+if ! have coredns "$COREDNS_VERSION"; then
+  say "CoreDNS $COREDNS_VERSION: building from github.com/coredns/coredns"
+  t0=$(date +%s)
+  d="$work/coredns-$COREDNS_VERSION"; mkdir -p "$d"
+  cat > "$d/go.mod" <<MOD
+module forecastops.local/corednsbuild
+
+go 1.26
+
+require github.com/coredns/coredns $COREDNS_VERSION
+MOD
+  cat > "$d/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "github.com/coredns/coredns"
+GO
+  (cd "$d" && go mod tidy >/dev/null 2>&1 || go mod tidy)
+  (cd "$d" && go build -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
+     -o "$d/coredns.new" github.com/coredns/coredns)
+  install_bin "$d/coredns.new" coredns "$COREDNS_VERSION"
+  say "coredns: built in $(( $(date +%s) - t0 ))s"
+fi
+
+# --- metrics-server (the metrics API, read from the real kubelet) ------------------------
+if ! have metrics-server "$METRICS_SERVER_VERSION"; then
+  say "metrics-server $METRICS_SERVER_VERSION: building from sigs.k8s.io/metrics-server"
+  t0=$(date +%s)
+  d="$work/metrics-server-$METRICS_SERVER_VERSION"; mkdir -p "$d"
+  cat > "$d/go.mod" <<MOD
+module forecastops.local/metricsserverbuild
+
+go 1.26
+
+require sigs.k8s.io/metrics-server $METRICS_SERVER_VERSION
+MOD
+  cat > "$d/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "sigs.k8s.io/metrics-server/cmd/metrics-server"
+GO
+  (cd "$d" && go mod tidy >/dev/null 2>&1 || go mod tidy)
+  msv="-X sigs.k8s.io/metrics-server/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
+  (cd "$d" && go build -trimpath -ldflags "-s -w $msv" -o "$d/metrics-server.new" sigs.k8s.io/metrics-server/cmd/metrics-server)
+  install_bin "$d/metrics-server.new" metrics-server "$METRICS_SERVER_VERSION"
+  say "metrics-server: built in $(( $(date +%s) - t0 ))s"
+fi
+
+# --- pause: a static sandbox binary (hack/pause) and, with buildah, a FROM-scratch image ---
+if ! have pause "$PAUSE_VERSION"; then
+  t0=$(date +%s)
+  d="$work/pause-$PAUSE_VERSION"; mkdir -p "$d"
+  cp "$here/pause/main.go" "$d/main.go"
+  printf 'module forecastops.local/pause\n\ngo 1.26\n' > "$d/go.mod"
+  (cd "$d" && go build -trimpath -ldflags "-s -w" -o "$d/pause.new" .)
+  install_bin "$d/pause.new" pause "$PAUSE_VERSION"
+  say "pause: built in $(( $(date +%s) - t0 ))s"
+fi
+# buildah reads our containers.conf (as devenv/images.py sets it), never /etc/containers.
+if command -v buildah >/dev/null; then
+  export CONTAINERS_CONF="$here/containers.conf"
+  if ! buildah inspect --type image "$PAUSE_IMAGE" >/dev/null 2>&1; then
+    t0=$(date +%s)
+    ctr=$(buildah from scratch)
+    buildah copy --chmod 0755 "$ctr" "$bin/pause" /pause >/dev/null
+    buildah config --entrypoint '["/pause"]' --user 65535:65535 \
+      --label io.forecastops.pause-version="$PAUSE_VERSION" "$ctr"
+    buildah commit --format docker --rm "$ctr" "$PAUSE_IMAGE" >/dev/null
+    say "pause image $PAUSE_IMAGE: committed in $(( $(date +%s) - t0 ))s"
+  fi
+else
+  say "buildah not installed: pause image $PAUSE_IMAGE not made (hack/install-image-tools.sh)"
 fi
 
 # --- helm -----------------------------------------------------------------------------
