@@ -13,6 +13,8 @@ operator's unit tests instead of a user's pod.
   (`unknown_variables`), naming the closest known one: a misspelt setting is never
   silently dropped.
 - Paths the kubelet and Prometheus use: `LIVE_PATH`, `READY_PATH`, `METRICS_PATH`.
+- The output contract's shape (`OutputContract`, `OnViolation`): the resource's
+  ``spec.model.outputContract`` as the operator reads it and the server enforces it.
 
 Nothing here imports more than pydantic: the operator's image has no server extra.
 """
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 
 from model_server.settings import ServerSettings
 
@@ -28,6 +32,24 @@ ENV_PREFIX: str = ServerSettings.model_config["env_prefix"]
 
 CLI_FLAGS: tuple[str, ...] = ("model_uri", "model_name", "host", "port", "workers")
 """Settings that are also flags of ``forecast-server`` (``--model-uri``, ...)."""
+
+
+class OnViolation(StrEnum):
+    """What a forecast that breaks the output contract does (``output_on_violation``)."""
+
+    COUNT = "count"
+    REJECT = "reject"
+    CLAMP = "clamp"
+
+
+@dataclass(frozen=True)
+class OutputContract:
+    """What a forecast must look like (``output_*`` settings; `output_contract` checks it)."""
+
+    non_negative: bool = False
+    max_abs_value: float | None = None
+    on_violation: OnViolation = OnViolation.COUNT
+
 
 LIVE_PATH = "/v2/health/live"
 READY_PATH = "/v2/health/ready"

@@ -16,7 +16,8 @@ answers 500 naming the checks and the first offending row; ``clamp`` floors nega
 models answer one point forecast per row, so horizon length and quantile order are not
 checked here.
 
-Pure numpy: `check` returns the predictions to answer and the checks that failed.
+Pure numpy: `check` returns the predictions to answer and the checks that failed. The
+contract's shape is defined once, in `model_server.contract`, for the operator too.
 """
 
 from __future__ import annotations
@@ -26,24 +27,13 @@ from enum import StrEnum
 
 import numpy as np
 
-
-class OnViolation(StrEnum):
-    COUNT = "count"
-    REJECT = "reject"
-    CLAMP = "clamp"
+from model_server.contract import OnViolation, OutputContract
 
 
 class Check(StrEnum):
     NAN = "nan"
     NEGATIVE = "negative"
     MAX_ABS = "max_abs"
-
-
-@dataclass(frozen=True)
-class OutputContract:
-    non_negative: bool = False
-    max_abs_value: float | None = None
-    on_violation: OnViolation = OnViolation.COUNT
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from forecastops.cron import schedule_problem
 from forecastops.kube.names import MAX_NAME_LENGTH
 from forecastops.quantity import parse_quantity
 from forecastops.rollout.spec import RolloutSpec, RolloutSpecError, parse_rollout
+from model_server.contract import OnViolation, OutputContract
 
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -73,21 +74,6 @@ only when set, so upgrading the operator starts no rollout of an unchanged model
 class SecretKeyRef:
     name: str
     key: str
-
-
-class OnViolation(StrEnum):
-    COUNT = "count"
-    REJECT = "reject"
-    CLAMP = "clamp"
-
-
-@dataclass(frozen=True)
-class OutputContract:
-    """What a forecast must look like (the server checks every answer)."""
-
-    non_negative: bool = False
-    max_abs_value: float | None = None
-    on_violation: OnViolation = OnViolation.COUNT
 
 
 @dataclass(frozen=True)
