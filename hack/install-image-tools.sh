@@ -6,32 +6,14 @@
 # Idempotent and fast when everything is present: nothing is fetched unless a package is
 # missing. Installing them switches iptables to the nft backend.
 set -euo pipefail
-
-export DEBIAN_FRONTEND=noninteractive
-PACKAGES=(podman buildah runc mmdebstrap uidmap)
-
 log() { echo "[image-tools] $*"; }
+# shellcheck source=lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
 
-is_installed() {
-    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
-}
-
-as_root() {
-    if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi
-}
-
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-    is_installed "$pkg" || missing+=("$pkg")
-done
-
+PACKAGES=(podman buildah runc mmdebstrap uidmap)
+mapfile -t missing < <(missing_packages "${PACKAGES[@]}")
 if [[ ${#missing[@]} -eq 0 ]]; then
     log "all present: ${PACKAGES[*]}"
     exit 0
 fi
-
-log "apt-get update"
-as_root apt-get update -qq
-log "installing: ${missing[*]}"
-as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
-log "installed: ${missing[*]}"
+install_packages "${missing[@]}"

@@ -9,46 +9,19 @@
 # missing. The Debian containerd package enables a system service; we stop and disable it
 # only if this script installed it, so that nothing global keeps running.
 set -euo pipefail
-
-export DEBIAN_FRONTEND=noninteractive
-PACKAGES=(containerd runc containernetworking-plugins iptables iproute2 conntrack)
-
 log() { echo "[node-deps] $*"; }
+# shellcheck source=lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
 
-is_installed() {
-    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
-}
-
-as_root() {
-    if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi
-}
-
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-    is_installed "$pkg" || missing+=("$pkg")
-done
-
+PACKAGES=(containerd runc containernetworking-plugins iptables iproute2 conntrack)
+mapfile -t missing < <(missing_packages "${PACKAGES[@]}")
 if [[ ${#missing[@]} -eq 0 ]]; then
     log "all present: ${PACKAGES[*]}"
     exit 0
 fi
-
-log "apt-get update"
-as_root apt-get update -qq
-log "installing: ${missing[*]}"
-# policy-rc.d 101: do not start the packaged containerd service during install.
-policy=/usr/sbin/policy-rc.d
-made_policy=0
-if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
-    as_root chmod 755 "$policy"
-    made_policy=1
-fi
-trap '[[ $made_policy -eq 1 ]] && as_root rm -f "$policy"' EXIT
-as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_packages "${missing[@]}"
 # Belt and braces (with systemd, policy-rc.d is not always honoured): the packaged service
 # is stopped right after its install; devenv/node.py runs a containerd of its own.
 if [[ " ${missing[*]} " == *" containerd "* ]]; then
     as_root service containerd stop >/dev/null 2>&1 || true
 fi
-log "installed: ${missing[*]}"

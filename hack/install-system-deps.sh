@@ -7,51 +7,16 @@
 # running after an install (Debian starts them by default, Prometheus on every address).
 set -euo pipefail
 
-export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(postgresql-15 postgresql-client-15 redis-server prometheus wrk lua5.1 jq)
 TIMESCALE_PKG=postgresql-15-timescaledb
-POLICY=/usr/sbin/policy-rc.d
 
 log() { echo "[deps] $*"; }
-
-is_installed() {
-    # dpkg -s succeeds for removed-but-configured packages too; check the real status.
-    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
-}
-
-missing_packages() {
-    local pkg
-    for pkg in "$@"; do
-        is_installed "$pkg" || echo "$pkg"
-    done
-}
-
-as_root() {
-    if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi
-}
-
-apt_updated=0
-apt_update_once() {
-    if [[ $apt_updated -eq 0 ]]; then
-        log "apt-get update"
-        as_root apt-get update -qq
-        apt_updated=1
-    fi
-}
+# shellcheck source=lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
 
 timescale_available() {
     # apt-cache needs current lists, so only ask once an update ran (or lists already exist).
     apt-cache show "$TIMESCALE_PKG" >/dev/null 2>&1
-}
-
-block_service_starts() {
-    # policy-rc.d exit 101 tells invoke-rc.d not to start services during the install.
-    # Only installed when no policy exists, so a machine's own policy is never replaced.
-    if [[ ! -e $POLICY ]]; then
-        printf '#!/bin/sh\nexit 101\n' | as_root tee "$POLICY" >/dev/null
-        as_root chmod 755 "$POLICY"
-        trap 'as_root rm -f "$POLICY"' EXIT
-    fi
 }
 
 stop_system_services() {
@@ -89,12 +54,8 @@ main() {
         return 0
     fi
 
-    apt_update_once
-    log "installing: ${missing[*]}"
-    block_service_starts
-    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    install_packages "${missing[@]}"
     stop_system_services
-    log "installed: ${missing[*]}"
 }
 
 main "$@"
