@@ -317,10 +317,13 @@ def build_image(tag: str) -> float:
     stale = not image_exists(tag) or image_labels(tag).get(CONTEXT_LABEL) != context_hash(
         dockerfile
     )
-    log(
-        f"building {tag} from {dockerfile}"
-        + (" (sources changed: no layer cache)" if stale else "")
-    )
+    if not stale:
+        # Built from exactly these sources. Never rebuild it from buildah's layer cache: the
+        # install layer's key ignores the wheels bind-mounted into it, so a cached build can
+        # bring back an older build's code under the current label.
+        log(f"{tag}: up to date (built from these sources)")
+        return 0.0
+    log(f"building {tag} from {dockerfile} (no layer cache)")
     logfile = cache_dir() / "images" / f"build-{Path(dockerfile).suffix.lstrip('.')}.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with logfile.open("w") as out:
