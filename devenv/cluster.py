@@ -570,7 +570,7 @@ class LocalCluster:
         order = {name: i for i, name in enumerate(reversed(COMPONENTS))}
         for proc in sorted(procs, key=lambda p: order.get(p.name, -1)):
             if self._alive(proc):
-                terminate(proc.pid)
+                _terminate(proc.pid)
                 if not quiet:
                     log(f"stopped {proc.name} (pid {proc.pid})")
         leftovers = [p for p in procs if self._alive(p)]
@@ -603,9 +603,7 @@ class LocalCluster:
         }
 
 
-def terminate(pid: int, grace: float = 10.0) -> None:
-    """SIGTERM `pid`, wait up to `grace` seconds for it to go (or turn zombie), then SIGKILL.
-    Works for our children (reaped) and for processes an earlier `make cluster-up` started."""
+def _terminate(pid: int, grace: float = 10.0) -> None:
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -618,11 +616,8 @@ def terminate(pid: int, grace: float = 10.0) -> None:
                 return
         except ChildProcessError:
             pass  # not our child (started by an earlier `make cluster-up`)
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
-                return  # exited; its parent reaps it
-        except OSError:
-            return  # gone
+        if not Path(f"/proc/{pid}").exists():
+            return
         time.sleep(0.1)
     try:
         os.kill(pid, signal.SIGKILL)

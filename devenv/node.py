@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from devenv.cluster import ClusterError, terminate
+from devenv.cluster import ClusterError
 from devenv.paths import free_port, versions
 
 if TYPE_CHECKING:
@@ -721,7 +721,7 @@ class RealNode:
         for name in order:
             for p in procs:
                 if p.name == name and self._alive(p):
-                    terminate(p.pid, grace=15)
+                    _terminate(p.pid)
                     if not quiet:
                         log(f"stopped {p.name} (pid {p.pid})")
         containerd = next((p for p in procs if p.name == "containerd"), None)
@@ -729,13 +729,13 @@ class RealNode:
         if containerd and self._alive(containerd):
             sandboxes = self._ctr("containers", "ls", "-q").stdout.decode().split()
             self._kill_containers()
-            terminate(containerd.pid, grace=15)
+            _terminate(containerd.pid)
             if not quiet:
                 log(f"stopped containerd (pid {containerd.pid})")
         # shims whose address is our socket (they outlive containerd by design)
         for line in _our_processes((f"-address {self.socket}",)):
             with contextlib.suppress(ProcessLookupError, ValueError):
-                terminate(int(line.split()[0]), grace=5)
+                _terminate(int(line.split()[0]), grace=5)
         bridge_there = _run("ip", "link", "show", BRIDGE, check=False).returncode == 0
         if state.get("made_bridge") and bridge_there:
             _run("ip", "link", "del", BRIDGE, check=False)
@@ -887,6 +887,33 @@ def _split_rule(line: str) -> list[str]:
         return shlex.split(line)
     except ValueError:
         return []
+
+
+def _terminate(pid: int, grace: float = 15.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return
+        except ChildProcessError:
+            pass
+        if not Path(f"/proc/{pid}").exists():
+            return
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
+                return
+        except OSError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError, ChildProcessError):
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        os.waitpid(pid, os.WNOHANG)
 
 
 def _tail(path: str, lines: int = 25) -> str:
