@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import yaml
 
 from devenv.paths import REPO, bin_dir, free_port, versions
 from devenv.pki import CertificateAuthority, KeyPair, write_service_account_keys
+from devenv.processes import Proc, ProcessTable, tail
 
 REAL_NODE_ENV = "FORECASTOPS_REAL_NODE"
 
@@ -61,22 +61,6 @@ def log(msg: str) -> None:
     print(f"[cluster] {msg}", file=sys.stderr, flush=True)
 
 
-def tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return "(no log)"
-    return "\n".join(text[-lines:])
-
-
-@dataclass
-class _Proc:
-    name: str
-    pid: int
-    exe: str
-    log: Path
-
-
 @dataclass
 class LocalCluster:
     """One control plane whose state lives in `state_dir`."""
@@ -86,7 +70,10 @@ class LocalCluster:
     nodes: int = 2
     # one real kubelet node besides the kwok nodes (devenv/node.py); default: the env var
     real_node: bool = field(default_factory=real_node_wanted)
-    _children: dict[int, subprocess.Popen] = field(default_factory=dict, repr=False)
+    table: ProcessTable = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.table = ProcessTable(self.run_dir / "state.json", self.run_dir / "logs", self.run_dir)
 
     # --- paths ------------------------------------------------------------------------
     @property
@@ -96,10 +83,6 @@ class LocalCluster:
     @property
     def kubeconfig(self) -> Path:
         return self.state_dir / "kubeconfig"
-
-    @property
-    def _state_file(self) -> Path:
-        return self.run_dir / "state.json"
 
     def binary(self, name: str) -> Path:
         return self.binaries / name
@@ -114,84 +97,17 @@ class LocalCluster:
     def _stages_file(self) -> Path:
         return self.binaries / f"kwok-stages-{versions()['KWOK_VERSION']}.yaml"
 
-    # --- state ------------------------------------------------------------------------
-    def _read_state(self) -> dict | None:
-        try:
-            return json.loads(self._state_file.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-
-    def _write_state(self, state: dict) -> None:
-        tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self._state_file)
-
     @property
     def server(self) -> str:
-        state = self._read_state()
+        state = self.table.read()
         if not state:
             raise ClusterError(f"no cluster state in {self.run_dir}")
         return state["server"]
 
     # --- processes --------------------------------------------------------------------
-    def _alive(self, proc: _Proc) -> bool:
-        """True if `pid` is running and is still the binary we started (pids get reused)."""
-        child = self._children.get(proc.pid)
-        if child is not None:  # started by this process: its own handle is the truth
-            return child.poll() is None
-        try:
-            cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
-            stat = Path(f"/proc/{proc.pid}/stat").read_text()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            return False
-        if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # zombie: exited, not yet reaped
-            return False
-        if not cmdline:  # between fork and exec: nothing else can hold a pid we just got
-            return True
-        return cmdline.split(b"\0", 1)[0].decode(errors="replace") == proc.exe
-
-    def _procs(self) -> list[_Proc]:
-        state = self._read_state() or {}
-        return [_Proc(**(p | {"log": Path(p["log"])})) for p in state.get("procs", [])]
-
-    def _spawn(self, name: str, argv: list[str], procs: list[_Proc]) -> _Proc:
-        logfile = self.run_dir / "logs" / f"{name}.log"
-        with logfile.open("ab") as out:
-            popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.run_dir,
-                start_new_session=True,  # survives `make`; stopped only by `down`
-            )
-        self._children[popen.pid] = popen
-        proc = _Proc(name=name, pid=popen.pid, exe=argv[0], log=logfile)
-        procs.append(proc)
-        state = self._read_state() or {}
-        state["procs"] = [p.__dict__ | {"log": str(p.log)} for p in procs]
-        self._write_state(state)
-        return proc
-
-    def _wait(self, proc: _Proc, check: Callable[[], bool], what: str, timeout: float) -> None:
+    def _wait(self, proc: Proc, check: Callable[[], bool], what: str, timeout: float) -> None:
         """Wait until `check()` is true; a crash or a time-out reports the log's tail."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self._alive(proc):
-                raise ClusterError(
-                    f"{proc.name} exited while waiting for {what}; last lines of {proc.log}:\n"
-                    f"{tail(proc.log)}"
-                )
-            try:
-                if check():
-                    return
-            except (OSError, urllib.error.URLError, ssl.SSLError):
-                pass
-            time.sleep(0.25)
-        raise ClusterError(
-            f"{proc.name}: {what} not reached in {timeout:.0f}s; last lines of {proc.log}:\n"
-            f"{tail(proc.log)}"
-        )
+        self.table.wait(proc, check, what, timeout, error=ClusterError)
 
     # --- HTTP checks --------------------------------------------------------------------
     def _ssl_context(self, client: KeyPair | None = None) -> ssl.SSLContext:
@@ -291,12 +207,12 @@ class LocalCluster:
 
     # --- lifecycle --------------------------------------------------------------------
     def is_running(self) -> bool:
-        procs = self._procs()
+        procs = self.table.procs()
         if not procs or {p.name for p in procs} != set(COMPONENTS):
             return False
-        if not all(self._alive(p) for p in procs):
+        if not all(self.table.alive(p) for p in procs):
             return False
-        if (self._read_state() or {}).get("real_node") and not self.node().is_running():
+        if self.table.read().get("real_node") and not self.node().is_running():
             return False
         try:
             return self._readyz()
@@ -304,13 +220,11 @@ class LocalCluster:
             return False
 
     def up(self, timeout: float = 120.0) -> None:
-        if self.is_running() and (
-            bool((self._read_state() or {}).get("real_node")) == self.real_node
-        ):
+        if self.is_running() and (bool(self.table.read().get("real_node")) == self.real_node):
             log(f"already up: {self.server} (kubeconfig {self.kubeconfig})")
             self.wait_nodes_ready(timeout)
             return
-        if self._procs() or self.node().state_file.exists():
+        if self.table.procs() or self.node().state_file.exists():
             log("found a stale, half-started or differently made cluster: stopping it first")
             self.down()
         missing = self.missing_binaries()
@@ -331,25 +245,24 @@ class LocalCluster:
             n: free_port() for n in ("etcd", "etcd-peer", "apiserver", "kcm", "scheduler", "kwok")
         }
         server = f"https://{self._api_host()}:{ports['apiserver']}"
-        self._write_state(
+        self.table.write(
             {"server": server, "ports": ports, "procs": [], "real_node": self.real_node}
         )
-        procs: list[_Proc] = []
         try:
             if self.real_node:
                 self.node().prepare()  # the bridge the apiserver listens on
             pki = self._make_pki()
-            self._start_etcd(ports, procs)
-            self._start_apiserver(ports, pki, procs)
+            self._start_etcd(ports)
+            self._start_apiserver(ports, pki)
             self._write_kubeconfig(self.kubeconfig, server, pki["admin"], "admin")
             for comp, cn in (
                 ("kcm", "system:kube-controller-manager"),
                 ("scheduler", "system:kube-scheduler"),
             ):
                 self._write_kubeconfig(self.run_dir / f"{comp}.kubeconfig", server, pki[comp], cn)
-            self._start_controller_manager(ports, pki, procs)
-            self._start_scheduler(ports, procs)
-            self._start_kwok(ports, procs)
+            self._start_controller_manager(ports, pki)
+            self._start_scheduler(ports)
+            self._start_kwok(ports)
             self._create_nodes()
             self.wait_nodes_ready(timeout)
             if self.real_node:
@@ -398,11 +311,11 @@ class LocalCluster:
             "kwok": ca.issue("kwok", "system:kwok-controller", orgs=(ADMIN_GROUP,)),
         }
 
-    def _start_etcd(self, ports: dict, procs: list[_Proc]) -> None:
+    def _start_etcd(self, ports: dict) -> None:
         log(f"starting etcd {versions()['ETCD_VERSION']} on 127.0.0.1:{ports['etcd']}")
         client = f"http://127.0.0.1:{ports['etcd']}"
         peer = f"http://127.0.0.1:{ports['etcd-peer']}"
-        proc = self._spawn(
+        proc = self.table.spawn(
             "etcd",
             [
                 str(self.binary("etcd")),
@@ -417,11 +330,10 @@ class LocalCluster:
                 "--quota-backend-bytes=4294967296",
                 "--log-level=warn",
             ],
-            procs,
         )
         self._wait(proc, lambda: '"health":"true"' in self._get(client + "/health"), "health", 30)
 
-    def _start_apiserver(self, ports: dict, pki: dict[str, KeyPair], procs: list[_Proc]) -> None:
+    def _start_apiserver(self, ports: dict, pki: dict[str, KeyPair]) -> None:
         host = self._api_host()
         log(
             f"starting kube-apiserver {versions()['KUBERNETES_VERSION']} on {host}:{ports['apiserver']}"
@@ -435,7 +347,7 @@ class LocalCluster:
             # The kubernetes Service's endpoint would be 127.0.0.1, which EndpointSlices
             # reject; nothing in-cluster dials it (kwok pods run no containers).
             extra = ["--endpoint-reconciler-type=none"]
-        proc = self._spawn(
+        proc = self.table.spawn(
             "kube-apiserver",
             [
                 str(self.binary("kube-apiserver")),
@@ -457,11 +369,10 @@ class LocalCluster:
                 "--profiling=false",
                 "--v=1",
             ],
-            procs,
         )
         self._wait(proc, self._readyz, "/readyz ok", 90)
 
-    def _start_controller_manager(self, ports: dict, pki: dict, procs: list[_Proc]) -> None:
+    def _start_controller_manager(self, ports: dict, pki: dict) -> None:
         p = self.run_dir / "pki"
         self._start_loopback_component(
             "kube-controller-manager",
@@ -477,20 +388,19 @@ class LocalCluster:
                 "--concurrent-deployment-syncs=10",
                 "--concurrent-replicaset-syncs=10",
             ],
-            procs,
         )
 
-    def _start_scheduler(self, ports: dict, procs: list[_Proc]) -> None:
-        self._start_loopback_component("kube-scheduler", "scheduler", ports["scheduler"], [], procs)
+    def _start_scheduler(self, ports: dict) -> None:
+        self._start_loopback_component("kube-scheduler", "scheduler", ports["scheduler"], [])
 
     def _start_loopback_component(
-        self, binary: str, stem: str, port: int, extra: list[str], procs: list[_Proc]
+        self, binary: str, stem: str, port: int, extra: list[str]
     ) -> None:
         """kube-controller-manager or kube-scheduler: its own kubeconfig for everything,
         serving on 127.0.0.1, no leader election; waits for its /healthz."""
         log(f"starting {binary}")
         kc = self.run_dir / f"{stem}.kubeconfig"
-        proc = self._spawn(
+        proc = self.table.spawn(
             binary,
             [
                 str(self.binary(binary)),
@@ -506,12 +416,11 @@ class LocalCluster:
                 "--kube-api-burst=200",
                 "--v=1",
             ],
-            procs,
         )
         url = f"https://127.0.0.1:{port}/healthz"
         self._wait(proc, lambda: self._get(url, insecure=True) == "ok", "/healthz ok", 60)
 
-    def _start_kwok(self, ports: dict, procs: list[_Proc]) -> None:
+    def _start_kwok(self, ports: dict) -> None:
         log(f"starting kwok {versions()['KWOK_VERSION']} ({self.nodes} fake nodes)")
         kc = self._write_kubeconfig(
             self.run_dir / "kwok.kubeconfig",
@@ -519,7 +428,7 @@ class LocalCluster:
             KeyPair(self.run_dir / "pki" / "kwok.crt", self.run_dir / "pki" / "kwok.key"),
             "system:kwok-controller",
         )
-        proc = self._spawn(
+        proc = self.table.spawn(
             "kwok",
             [
                 str(self.binary("kwok")),
@@ -533,7 +442,6 @@ class LocalCluster:
                 "--node-lease-duration-seconds=40",
                 "--cidr=10.244.0.1/16",
             ],
-            procs,
         )
         url = f"http://127.0.0.1:{ports['kwok']}/healthz"
         self._wait(proc, lambda: self._get(url) == "ok", "/healthz ok", 60)
@@ -544,7 +452,7 @@ class LocalCluster:
 
     def wait_nodes_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
-        kwok = next((p for p in self._procs() if p.name == "kwok"), None)
+        kwok = next((p for p in self.table.procs() if p.name == "kwok"), None)
         while time.monotonic() < deadline:
             nodes = self.api("/api/v1/nodes").get("items", [])
             ready = [n for n in nodes if _node_ready(n)]
@@ -553,7 +461,7 @@ class LocalCluster:
                     f"{len(ready)} node(s) Ready: {', '.join(n['metadata']['name'] for n in ready)}"
                 )
                 return
-            if kwok and not self._alive(kwok):
+            if kwok and not self.table.alive(kwok):
                 raise ClusterError(f"kwok exited; last lines of {kwok.log}:\n{tail(kwok.log)}")
             time.sleep(0.5)
         raise ClusterError(f"nodes not Ready within {timeout:.0f}s")
@@ -566,18 +474,18 @@ class LocalCluster:
             problems = node.down(quiet=quiet)
             if problems:
                 raise ClusterError(f"the real node left: {problems}")
-        procs = self._procs()
+        procs = self.table.procs()
         order = {name: i for i, name in enumerate(reversed(COMPONENTS))}
         for proc in sorted(procs, key=lambda p: order.get(p.name, -1)):
-            if self._alive(proc):
-                _terminate(proc.pid)
+            if self.table.alive(proc):
+                self.table.stop(proc)
                 if not quiet:
                     log(f"stopped {proc.name} (pid {proc.pid})")
-        leftovers = [p for p in procs if self._alive(p)]
+        leftovers = [p for p in procs if self.table.alive(p)]
         if leftovers:
             raise ClusterError(f"could not stop: {[(p.name, p.pid) for p in leftovers]}")
         if keep_logs:
-            self._state_file.unlink(missing_ok=True)
+            self.table.state_file.unlink(missing_ok=True)
         elif self.run_dir.exists():
             shutil.rmtree(self.run_dir, ignore_errors=True)
         self.kubeconfig.unlink(missing_ok=True)
@@ -585,46 +493,24 @@ class LocalCluster:
             log("down")
 
     def status(self) -> dict:
-        procs = self._procs()
+        procs = self.table.procs()
         node = self.node()
-        node_procs = {p.name: {"pid": p.pid, "alive": node._alive(p)} for p in node._procs()}
+        node_procs = {
+            p.name: {"pid": p.pid, "alive": node.table.alive(p)} for p in node.table.procs()
+        }
         return {
             "running": self.is_running(),
-            "real_node": (self._read_state() or {}).get("real_node", False),
+            "real_node": self.table.read().get("real_node", False),
             **({"node_processes": node_procs} if node_procs else {}),
-            "server": (self._read_state() or {}).get("server"),
+            "server": self.table.read().get("server"),
             "kubeconfig": str(self.kubeconfig),
             "processes": {
                 p.name: {"pid": p.pid, "alive": alive}
                 | ({} if alive else {"log_tail": tail(p.log, 10).splitlines()})
                 for p in procs
-                for alive in [self._alive(p)]
+                for alive in [self.table.alive(p)]
             },
         }
-
-
-def _terminate(pid: int, grace: float = 10.0) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)  # our child (the test fixture's case)
-            if done:
-                return
-        except ChildProcessError:
-            pass  # not our child (started by an earlier `make cluster-up`)
-        if not Path(f"/proc/{pid}").exists():
-            return
-        time.sleep(0.1)
-    try:
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-        os.waitpid(pid, os.WNOHANG)
-    except (ProcessLookupError, ChildProcessError):
-        pass
 
 
 def _node_ready(node: dict) -> bool:

@@ -50,7 +50,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +57,7 @@ import yaml
 
 from devenv.cluster import ClusterError
 from devenv.paths import free_port, versions
+from devenv.processes import Proc, ProcessTable, terminate
 
 if TYPE_CHECKING:
     from devenv.cluster import LocalCluster
@@ -254,26 +254,18 @@ def host_footprint() -> dict[str, list[str]]:
 # --- the node -------------------------------------------------------------------------------
 
 
-@dataclass
-class _P:
-    name: str
-    pid: int
-    exe: str
-    log: str
-
-
 class RealNode:
     """The real node of `cluster`; its state lives in `<cluster run dir>/node`."""
 
     def __init__(self, cluster: LocalCluster) -> None:
         self.cluster = cluster
         self.dir = cluster.run_dir / "node"
-        self._children: dict[int, subprocess.Popen] = {}
+        self.table = ProcessTable(self.dir / "state.json", self.dir / "logs", self.dir)
 
     # paths
     @property
     def state_file(self) -> Path:
-        return self.dir / "state.json"
+        return self.table.state_file
 
     @property
     def socket(self) -> Path:
@@ -283,71 +275,12 @@ class RealNode:
     def kubelet_root(self) -> Path:
         return self.dir / "kubelet"
 
-    def _read(self) -> dict:
-        try:
-            return json.loads(self.state_file.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-
-    def _write(self, state: dict) -> None:
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.state_file)
-
-    def _update(self, **kv) -> None:
-        self._write(self._read() | kv)
-
-    def _procs(self) -> list[_P]:
-        return [_P(**p) for p in self._read().get("procs", [])]
-
-    def _alive(self, p: _P) -> bool:
-        child = self._children.get(p.pid)
-        if child is not None:
-            return child.poll() is None
-        try:
-            cmd = Path(f"/proc/{p.pid}/cmdline").read_bytes()
-            stat = Path(f"/proc/{p.pid}/stat").read_text()
-        except OSError:
-            return False
-        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-            return False
-        return not cmd or cmd.split(b"\0", 1)[0].decode(errors="replace") == p.exe
-
     def is_running(self) -> bool:
-        procs = self._procs()
-        return {p.name for p in procs} >= set(NODE_PROCS) and all(map(self._alive, procs))
+        procs = self.table.procs()
+        return {p.name for p in procs} >= set(NODE_PROCS) and all(map(self.table.alive, procs))
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> _P:
-        logfile = self.dir / "logs" / f"{name}.log"
-        logfile.parent.mkdir(parents=True, exist_ok=True)
-        with logfile.open("ab") as out:
-            popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.dir,
-                env=env,
-                start_new_session=True,
-            )
-        self._children[popen.pid] = popen
-        p = _P(name, popen.pid, argv[0], str(logfile))
-        state = self._read()
-        state["procs"] = [*state.get("procs", []), p.__dict__]
-        self._write(state)
-        return p
-
-    def _wait(self, p: _P, check: Callable[[], bool], what: str, timeout: float) -> float:
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            if not self._alive(p):
-                raise NodeError(f"{p.name} exited while waiting for {what}:\n{_tail(p.log)}")
-            with contextlib.suppress(Exception):
-                if check():
-                    return time.monotonic() - start
-            time.sleep(0.5)
-        raise NodeError(f"{p.name}: {what} not reached in {timeout:.0f}s:\n{_tail(p.log)}")
+    def _wait(self, p: Proc, check: Callable[[], bool], what: str, timeout: float) -> float:
+        return self.table.wait(p, check, what, timeout, error=NodeError, interval=0.5)
 
     # --- before the apiserver starts ---------------------------------------------------
     def prepare(self) -> None:
@@ -361,7 +294,7 @@ class RealNode:
                 "(or one was not brought down: `python -m devenv.cluster down` for its dir)"
             )
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._write(
+        self.table.write(
             {
                 "baseline_chains": _chains(),
                 "baseline_netns": [p.name for p in NETNS_DIR.glob("cni-*")]
@@ -378,7 +311,7 @@ class RealNode:
             }
         )
         _run("ip", "link", "add", BRIDGE, "type", "bridge")
-        self._update(made_bridge=True)
+        self.table.update(made_bridge=True)
         _run("ip", "addr", "add", f"{GATEWAY}/24", "dev", BRIDGE)
         _run("ip", "link", "set", BRIDGE, "up")
         self._isolate()
@@ -458,14 +391,14 @@ class RealNode:
         self._start_containerd()
         t = time.monotonic()
         self._import_images()
-        self._update(image_import_s=round(time.monotonic() - t, 1))
+        self.table.update(image_import_s=round(time.monotonic() - t, 1))
         self._make_cgroup_root()
         self._start_kubelet(kcs["kubelet"], pki)
         self._start_kube_proxy(kcs["kube-proxy"])
         self._start_coredns(kcs["coredns"])
         self._start_metrics_server(kcs["metrics-server"], pki)
         ready = self.wait_ready(timeout)
-        self._update(node_ready_s=round(ready, 1), up_s=round(time.monotonic() - started, 1))
+        self.table.update(node_ready_s=round(ready, 1), up_s=round(time.monotonic() - started, 1))
         log(f"real node {NAME} Ready {ready:.1f}s after the kubelet started")
 
     def _apply(self, manifests: str) -> None:
@@ -483,7 +416,7 @@ class RealNode:
             json.dumps(_cni_config(self.dir / "cni" / "ipam"), indent=2)
         )
         log(f"starting containerd ({self.socket})")
-        p = self._spawn(
+        p = self.table.spawn(
             "containerd",
             [shutil.which("containerd") or "containerd", "-c", str(conf)],
             env=_no_egress_env(),
@@ -538,11 +471,11 @@ class RealNode:
             if not target.exists():
                 target.mkdir()
                 made.append(str(target))
-        self._update(cgroups=made)
+        self.table.update(cgroups=made)
 
     def _start_kubelet(self, kubeconfig: Path, pki: dict[str, KeyPair]) -> None:
         ports = {"kubelet": free_port(), "healthz": free_port()}
-        self._update(ports=ports)
+        self.table.update(ports=ports)
         resolv = self.dir / "resolv.conf"
         resolv.write_text("")  # pods get only the cluster DNS, no host resolver
         cfg = {
@@ -591,7 +524,7 @@ class RealNode:
         conf = self.dir / "kubelet.yaml"
         conf.write_text(yaml.safe_dump(cfg))
         log(f"starting kubelet {versions()['KUBERNETES_VERSION']} as node {NAME}")
-        self._spawn(
+        self.table.spawn(
             "kubelet",
             [
                 str(self.cluster.binary("kubelet")),
@@ -605,11 +538,11 @@ class RealNode:
                 "--v=1",
             ],
         )
-        self._update(kubelet_started=time.time())
+        self.table.update(kubelet_started=time.time())
 
     def wait_ready(self, timeout: float = 180) -> float:
-        kubelet = next(p for p in self._procs() if p.name == "kubelet")
-        started = self._read().get("kubelet_started", time.time())
+        kubelet = next(p for p in self.table.procs() if p.name == "kubelet")
+        started = self.table.read().get("kubelet_started", time.time())
 
         def ready() -> bool:
             node = self.cluster.api(f"/api/v1/nodes/{NAME}")
@@ -620,9 +553,9 @@ class RealNode:
         return time.time() - started
 
     def _start_kube_proxy(self, kubeconfig: Path) -> None:
-        ports = self._read().get("ports", {})
+        ports = self.table.read().get("ports", {})
         ports |= {"kube-proxy-healthz": free_port(), "kube-proxy-metrics": free_port()}
-        self._update(ports=ports)
+        self.table.update(ports=ports)
         cfg = {
             "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
             "kind": "KubeProxyConfiguration",
@@ -655,7 +588,7 @@ class RealNode:
         conf = self.dir / "kube-proxy.yaml"
         conf.write_text(yaml.safe_dump(cfg))
         log("starting kube-proxy (iptables)")
-        p = self._spawn(
+        p = self.table.spawn(
             "kube-proxy", [str(self.cluster.binary("kube-proxy")), f"--config={conf}", "--v=1"]
         )
         url = f"http://127.0.0.1:{ports['kube-proxy-healthz']}/livez"
@@ -677,17 +610,19 @@ class RealNode:
 """
         )
         log(f"starting CoreDNS {versions()['COREDNS_VERSION']} on {GATEWAY}:53")
-        p = self._spawn("coredns", [str(self.cluster.binary("coredns")), "-conf", str(corefile)])
+        p = self.table.spawn(
+            "coredns", [str(self.cluster.binary("coredns")), "-conf", str(corefile)]
+        )
         name = f"kubernetes.default.svc.{CLUSTER_DOMAIN}"
         self._wait(p, lambda: dns_query(GATEWAY, name) == ["10.96.0.1"], f"{name}", 60)
 
     def _start_metrics_server(self, kubeconfig: Path, pki: dict[str, KeyPair]) -> None:
         port = free_port()
-        self._update(metrics_port=port)
+        self.table.update(metrics_port=port)
         c = self.cluster
         self._apply(_metrics_service(port, c.run_dir / "pki" / "ca.crt"))
         log(f"starting metrics-server {versions()['METRICS_SERVER_VERSION']} on {GATEWAY}:{port}")
-        p = self._spawn(
+        p = self.table.spawn(
             "metrics-server",
             [
                 str(c.binary("metrics-server")),
@@ -712,30 +647,30 @@ class RealNode:
     # --- down -----------------------------------------------------------------------------
     def down(self, quiet: bool = False) -> list[str]:
         """Remove everything the node made; returns what could not be removed."""
-        state = self._read()
+        state = self.table.read()
         if not state:
             return []
         problems: list[str] = []
-        procs = self._procs()
+        procs = self.table.procs()
         order = ["metrics-server", "coredns", "kube-proxy", "kubelet"]
         for name in order:
             for p in procs:
-                if p.name == name and self._alive(p):
-                    _terminate(p.pid)
+                if p.name == name and self.table.alive(p):
+                    self.table.stop(p, grace=15)
                     if not quiet:
                         log(f"stopped {p.name} (pid {p.pid})")
         containerd = next((p for p in procs if p.name == "containerd"), None)
         sandboxes: list[str] = []
-        if containerd and self._alive(containerd):
+        if containerd and self.table.alive(containerd):
             sandboxes = self._ctr("containers", "ls", "-q").stdout.decode().split()
             self._kill_containers()
-            _terminate(containerd.pid)
+            self.table.stop(containerd, grace=15)
             if not quiet:
                 log(f"stopped containerd (pid {containerd.pid})")
         # shims whose address is our socket (they outlive containerd by design)
         for line in _our_processes((f"-address {self.socket}",)):
             with contextlib.suppress(ProcessLookupError, ValueError):
-                _terminate(int(line.split()[0]), grace=5)
+                terminate(int(line.split()[0]), grace=5)
         bridge_there = _run("ip", "link", "show", BRIDGE, check=False).returncode == 0
         if state.get("made_bridge") and bridge_there:
             _run("ip", "link", "del", BRIDGE, check=False)
@@ -774,7 +709,7 @@ class RealNode:
         problems += self._remove_chains(state)
         shutil.rmtree(self.dir / "containerd", ignore_errors=True)
         shutil.rmtree(self.kubelet_root, ignore_errors=True)
-        left = [p for p in procs if self._alive(p)]
+        left = [p for p in procs if self.table.alive(p)]
         problems += [f"process {p.name} ({p.pid}) still alive" for p in left]
         self.state_file.unlink(missing_ok=True)
         if problems and not quiet:
@@ -798,7 +733,7 @@ class RealNode:
         netns = [
             str(NETNS_DIR / n)
             for n in set(p.name for p in NETNS_DIR.glob("cni-*"))
-            - set(self._read().get("baseline_netns", []))
+            - set(self.table.read().get("baseline_netns", []))
         ]
         for target in sorted(ours + [m for m in _mounts(tuple(netns)) if netns], reverse=True):
             if subprocess.run(["umount", target], capture_output=True).returncode != 0:
@@ -887,40 +822,6 @@ def _split_rule(line: str) -> list[str]:
         return shlex.split(line)
     except ValueError:
         return []
-
-
-def _terminate(pid: int, grace: float = 15.0) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return
-        except ChildProcessError:
-            pass
-        if not Path(f"/proc/{pid}").exists():
-            return
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
-                return
-        except OSError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError, ChildProcessError):
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-        os.waitpid(pid, os.WNOHANG)
-
-
-def _tail(path: str, lines: int = 25) -> str:
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
 
 
 # Nothing listens on the discard port: an image pull that is not served from containerd's

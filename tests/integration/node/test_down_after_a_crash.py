@@ -37,7 +37,7 @@ def test_down_after_containerd_and_the_kubelet_were_killed_leaves_nothing(node_c
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(pod))
     cluster.kubectl("wait", "--for=condition=Ready", "pod/sleeper", "--timeout=120s")
     node = cluster.node()
-    procs = {p.name: p.pid for p in node._procs()}
+    procs = {p.name: p.pid for p in node.table.procs()}
     for name in ("kubelet", "containerd"):
         os.kill(procs[name], signal.SIGKILL)
     time.sleep(1)
