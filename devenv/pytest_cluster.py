@@ -51,6 +51,38 @@ def started_cluster(state_dir: Path) -> Iterator[LocalCluster]:
     fresh.down(quiet=True)
 
 
+def started_node_cluster(state_dir: Path, *, timeout: float = 240) -> Iterator[LocalCluster]:
+    """A control plane with one real kubelet node (devenv/node.py) and one kwok node in
+    `state_dir`, stopped at the end. Skips locally (fails in CI) where the machine cannot
+    run a real node; a start that fails shows the node's logs."""
+    from devenv.node import unavailable_reason
+
+    fresh = LocalCluster(state_dir=state_dir, nodes=1, real_node=True)
+    missing = fresh.missing_binaries()
+    why = unavailable_reason(fresh.binaries) or (
+        f"binaries missing in {fresh.binaries}: {', '.join(missing)}" if missing else None
+    )
+    if why:
+        unavailable("a real kubelet node", why)
+    try:
+        fresh.up(timeout=timeout)
+    except ClusterError as exc:
+        logs = node_logs(fresh)
+        fresh.down(quiet=True)
+        pytest.fail(f"the cluster with a real node did not start: {exc}\n{logs}")
+    yield fresh
+    fresh.down(quiet=True)
+
+
+def node_logs(cluster: LocalCluster, lines: int = 15) -> str:
+    """The last lines of every log of the real node's processes (kubelet, containerd...)."""
+    out = []
+    for log in sorted((cluster.run_dir / "node" / "logs").glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        out.append(f"--- {log.name}\n" + "\n".join(tail))
+    return "\n".join(out)
+
+
 def admin_client(cluster: LocalCluster) -> Iterator[Any]:
     """A kubernetes.client.ApiClient of `cluster`, authenticated as admin."""
     from kubernetes import config

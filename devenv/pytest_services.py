@@ -24,7 +24,7 @@ _STARTED: list[Server] = []
 S = TypeVar("S", bound=Server)
 
 
-def _serve(factory: Callable[[Path], S], what: str, workdir: Path) -> Iterator[S]:
+def serve(factory: Callable[[Path], S], what: str, workdir: Path) -> Iterator[S]:
     """Start a server for the session; a missing binary skips locally and fails in CI."""
     try:
         server = factory(workdir)
@@ -43,25 +43,25 @@ def _serve(factory: Callable[[Path], S], what: str, workdir: Path) -> Iterator[S
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     """PostgreSQL 15: `.url`, `.create_database(name)`, `.has_timescaledb`."""
-    yield from _serve(Postgres, "PostgreSQL 15", tmp_path_factory.mktemp("postgres"))
+    yield from serve(Postgres, "PostgreSQL 15", tmp_path_factory.mktemp("postgres"))
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
     """Redis 7: `.url` (redis://127.0.0.1:N/0)."""
-    yield from _serve(Redis, "Redis", tmp_path_factory.mktemp("redis"))
+    yield from serve(Redis, "Redis", tmp_path_factory.mktemp("redis"))
 
 
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     """Prometheus: `.set_targets(job, targets, labels)`, `.query(promql)`, `.wait_for(...)`."""
-    yield from _serve(Prometheus, "Prometheus", tmp_path_factory.mktemp("prometheus"))
+    yield from serve(Prometheus, "Prometheus", tmp_path_factory.mktemp("prometheus"))
 
 
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
     """S3 (SeaweedFS): `.endpoint_url`, `.access_key`, `.secret_key`, `.client()`."""
-    yield from _serve(S3, "S3 (SeaweedFS)", tmp_path_factory.mktemp("s3"))
+    yield from serve(S3, "S3 (SeaweedFS)", tmp_path_factory.mktemp("s3"))
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """Real test servers (PostgreSQL, Redis, Prometheus, S3) started in a temp directory.
 
-Every listener is bound to 127.0.0.1 on a port picked once per instance, so `stop()` then
+Every listener is bound to 127.0.0.1 (or, for pods on a real node, to its bridge gateway:
+`host=`) on a port picked once per instance, so `stop()` then
 `start()` brings the same server back on the same port with the same data: tests simulate
 outages ("PostgreSQL stopped under load, then returns") and the code under test must find it
 again where it was. Processes are tracked by pid and stopped by pid, never by name.

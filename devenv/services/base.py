@@ -86,8 +86,13 @@ class Server:
     # Seconds a clean shutdown may take before stop() SIGKILLs the process group.
     stop_grace = 20.0
 
-    def __init__(self, workdir: Path, *, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self, workdir: Path, *, host: str = LOOPBACK, startup_timeout: float = 30.0
+    ) -> None:
         self.workdir = Path(workdir)
+        # the one address it listens on: loopback, or a real node's bridge gateway, which
+        # both this host and the node's pods reach
+        self.host = host
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.startup_timeout = startup_timeout
         self.log_path = self.workdir / f"{self.name}.log"

@@ -37,7 +37,7 @@ def _service_user(name: str = "postgres") -> pwd.struct_passwd:
 
 
 class Postgres(Server):
-    """PostgreSQL 15 on 127.0.0.1 with trust auth, fsync off, sockets in the temp dir."""
+    """PostgreSQL 15 on 127.0.0.1 (or `host`) with trust auth, fsync off, sockets in the temp dir."""
 
     name = "postgres"
     # SIGINT is PostgreSQL's "fast" shutdown: SIGTERM ("smart") would wait for every client,
@@ -50,9 +50,10 @@ class Postgres(Server):
         *,
         user: str = "forecastops",
         database: str = "forecastops",
+        host: str = LOOPBACK,
         startup_timeout: float = 30.0,
     ) -> None:
-        super().__init__(workdir, startup_timeout=startup_timeout)
+        super().__init__(workdir, host=host, startup_timeout=startup_timeout)
         self.initdb_bin = find_binary(
             "PostgreSQL", "initdb", extra_dirs=(PG_BINDIR,), hint=DEPS_HINT
         )
@@ -61,7 +62,6 @@ class Postgres(Server):
         )
         self.user = user
         self.database = database
-        self.host = LOOPBACK
         self.port = free_port()
         self.has_timescaledb = False
         self._os_user = _service_user() if os.geteuid() == 0 else None
@@ -141,10 +141,13 @@ class Postgres(Server):
         )
         if done.returncode != 0:
             raise ServiceError(f"initdb failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        if self.host != LOOPBACK:  # a bridge gateway: clients on its subnet (the pods) too
+            with (self.data_dir / "pg_hba.conf").open("a") as hba:
+                hba.write("host all all samenet trust\n")
 
     def _command(self) -> list[str]:
         settings = {
-            "listen_addresses": LOOPBACK,
+            "listen_addresses": self.host,
             "port": str(self.port),
             "unix_socket_directories": str(self.socket_dir),
             # fsync off is safe against a killed server (the OS has the WAL) and only risks an

@@ -26,13 +26,19 @@ class Prometheus(Server):
     name = "prometheus"
 
     def __init__(
-        self, workdir: Path, *, scrape_interval: str = "1s", startup_timeout: float = 30.0
+        self,
+        workdir: Path,
+        *,
+        host: str = LOOPBACK,
+        scrape_interval: str = "1s",
+        scrape_configs: tuple[dict[str, Any], ...] = (),
+        startup_timeout: float = 30.0,
     ) -> None:
-        super().__init__(workdir, startup_timeout=startup_timeout)
+        super().__init__(workdir, host=host, startup_timeout=startup_timeout)
         self.binary = find_binary("Prometheus", "prometheus", hint=DEPS_HINT)
-        self.host = LOOPBACK
         self.port = free_port()
         self.scrape_interval = scrape_interval
+        self.scrape_configs = scrape_configs  # jobs besides the file-based one
         self.config_path = self.workdir / "prometheus.yml"
         self.targets_dir = self.workdir / "targets"
         self.data_dir = self.workdir / "data"
@@ -98,7 +104,8 @@ class Prometheus(Server):
                     "file_sd_configs": [
                         {"files": [str(self.targets_dir / "*.json")], "refresh_interval": "1s"}
                     ],
-                }
+                },
+                *self.scrape_configs,
             ],
         }
         # JSON is YAML: no YAML writer needed.
@@ -109,7 +116,7 @@ class Prometheus(Server):
             self.binary,
             f"--config.file={self.config_path}",
             f"--storage.tsdb.path={self.data_dir}",
-            f"--web.listen-address={LOOPBACK}:{self.port}",
+            f"--web.listen-address={self.host}:{self.port}",
             "--web.enable-lifecycle",
             "--storage.tsdb.retention.time=1d",
         ]

@@ -25,10 +25,11 @@ class Redis(Server):
 
     name = "redis"
 
-    def __init__(self, workdir: Path, *, startup_timeout: float = 20.0) -> None:
-        super().__init__(workdir, startup_timeout=startup_timeout)
+    def __init__(
+        self, workdir: Path, *, host: str = LOOPBACK, startup_timeout: float = 20.0
+    ) -> None:
+        super().__init__(workdir, host=host, startup_timeout=startup_timeout)
         self.binary = find_binary("Redis", "redis-server", hint=DEPS_HINT)
-        self.host = LOOPBACK
         self.port = free_port()
         self.data_dir = self.workdir / "data"
 
@@ -40,7 +41,7 @@ class Redis(Server):
         self.data_dir.mkdir(exist_ok=True)
 
     def _command(self) -> list[str]:
-        return [self.binary, "--bind", LOOPBACK, "--port", str(self.port), "--save", "",
+        return [self.binary, "--bind", self.host, "--port", str(self.port), "--save", "",
                 "--appendonly", "no", "--dir", str(self.data_dir), "--protected-mode", "yes",
                 "--daemonize", "no"]  # fmt: skip
 

@@ -46,10 +46,11 @@ class S3(Server):
     # are acknowledged, so a kill after a short grace loses nothing and keeps outages quick.
     stop_grace = 2.0
 
-    def __init__(self, workdir: Path, *, startup_timeout: float = 60.0) -> None:
-        super().__init__(workdir, startup_timeout=startup_timeout)
+    def __init__(
+        self, workdir: Path, *, host: str = LOOPBACK, startup_timeout: float = 60.0
+    ) -> None:
+        super().__init__(workdir, host=host, startup_timeout=startup_timeout)
         self.binary = weed_binary()
-        self.host = LOOPBACK
         (
             self.port,
             self.master_port,
@@ -130,9 +131,9 @@ class S3(Server):
     def _command(self) -> list[str]:
         flags = {
             "dir": self.data_dir,
-            "ip": LOOPBACK,
-            "ip.bind": LOOPBACK,
-            "metricsIp": LOOPBACK,
+            "ip": self.host,
+            "ip.bind": self.host,
+            "metricsIp": self.host,
             "master.port": self.master_port,
             "master.port.grpc": self.master_grpc_port,
             "master.telemetry": "false",
@@ -166,7 +167,10 @@ class S3(Server):
         # (its first heartbeat may miss the raft election and the next comes 5 s later);
         # objects would then be "not found". So: every volume on disk is known to the
         # master, and a signed request succeeds (gateway up, filer answers, keys loaded).
-        if not port_open(self.port) or self._registered_volumes() < self._volumes_on_disk():
+        if (
+            not port_open(self.port, self.host)
+            or self._registered_volumes() < self._volumes_on_disk()
+        ):
             return False
         try:
             self.client().list_buckets()

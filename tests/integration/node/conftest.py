@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from devenv.cluster import ClusterError, LocalCluster
-from devenv.node import host_footprint, unavailable_reason
-from devenv.require import unavailable
+from devenv.cluster import LocalCluster
+from devenv.node import host_footprint
+from devenv.pytest_cluster import started_node_cluster
 
 
 @dataclass
@@ -28,32 +28,10 @@ class NodeCluster:
 
 @pytest.fixture(scope="module")
 def node_cluster() -> Iterator[NodeCluster]:
-    probe = LocalCluster(state_dir=Path(tempfile.gettempdir()) / "unused", real_node=True)
-    missing = probe.missing_binaries()
-    why = unavailable_reason(probe.binaries) or (
-        f"binaries missing in {probe.binaries}: {', '.join(missing)}" if missing else None
-    )
-    if why:
-        unavailable("a real kubelet node", why)
     state = Path(tempfile.mkdtemp(prefix="fops-node-"))
     before = host_footprint()
-    cluster = LocalCluster(state_dir=state, nodes=1, real_node=True)
     try:
-        cluster.up(timeout=240)
-    except ClusterError as exc:
-        with_logs = _logs(state)
-        cluster.down(quiet=True)
-        pytest.fail(f"the cluster with a real node did not start: {exc}\n{with_logs}")
-    yield NodeCluster(cluster, before)
-    try:
-        cluster.down(quiet=True)
+        for cluster in started_node_cluster(state):
+            yield NodeCluster(cluster, before)
     finally:
         shutil.rmtree(state, ignore_errors=True)
-
-
-def _logs(state: Path) -> str:
-    out = []
-    for log in sorted((state / "run" / "node" / "logs").glob("*.log")):
-        lines = log.read_text(errors="replace").splitlines()[-15:]
-        out.append(f"--- {log.name}\n" + "\n".join(lines))
-    return "\n".join(out)
