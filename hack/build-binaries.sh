@@ -31,30 +31,26 @@ install_bin() { # built-file name version
   echo "$3" > "$bin/.$2.version"
 }
 
+# Build one command of an upstream Go module in a throwaway module that requires it.
+build_go_command() { # name version module package [extra ldflags]
+  local name=$1 version=$2 module=$3 package=$4 ldflags="-s -w${5:+ $5}" t0 d
+  t0=$(date +%s)
+  d="$work/$name-$version"; mkdir -p "$d"
+  printf 'module forecastops.local/%sbuild\n\ngo 1.26\n\nrequire %s %s\n' \
+    "${name//-/}" "$module" "$version" > "$d/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$package" > "$d/tools.go"
+  (cd "$d" && go mod tidy >/dev/null 2>&1 || go mod tidy)
+  (cd "$d" && go build -trimpath -ldflags "$ldflags" -o "$d/$name.new" "$package")
+  install_bin "$d/$name.new" "$name" "$version"
+  say "$name: built in $(( $(date +%s) - t0 ))s"
+}
+
 command -v go >/dev/null || { echo "go is not installed (need Go >= 1.26)" >&2; exit 1; }
 
 # --- etcd -----------------------------------------------------------------------------
 if ! have etcd "$ETCD_VERSION"; then
   say "etcd $ETCD_VERSION: building from go.etcd.io/etcd/server/v3"
-  d="$work/etcd-$ETCD_VERSION"; mkdir -p "$d"
-  cat > "$d/go.mod" <<MOD
-module forecastops.local/etcdbuild
-
-go 1.26
-
-require go.etcd.io/etcd/server/v3 $ETCD_VERSION
-MOD
-  cat > "$d/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import _ "go.etcd.io/etcd/server/v3"
-GO
-  (cd "$d" && go mod tidy >/dev/null 2>&1 || go mod tidy)
-  (cd "$d" && go build -trimpath -ldflags "-s -w" -o "$d/etcd.new" go.etcd.io/etcd/server/v3)
-  install_bin "$d/etcd.new" etcd "$ETCD_VERSION"
-  say "etcd: done"
+  build_go_command etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3
 fi
 
 # --- kwok -----------------------------------------------------------------------------
@@ -115,53 +111,16 @@ fi
 # --- CoreDNS (the real node's cluster DNS) ------------------------------------------------
 if ! have coredns "$COREDNS_VERSION"; then
   say "CoreDNS $COREDNS_VERSION: building from github.com/coredns/coredns"
-  t0=$(date +%s)
-  d="$work/coredns-$COREDNS_VERSION"; mkdir -p "$d"
-  cat > "$d/go.mod" <<MOD
-module forecastops.local/corednsbuild
-
-go 1.26
-
-require github.com/coredns/coredns $COREDNS_VERSION
-MOD
-  cat > "$d/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import _ "github.com/coredns/coredns"
-GO
-  (cd "$d" && go mod tidy >/dev/null 2>&1 || go mod tidy)
-  (cd "$d" && go build -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
-     -o "$d/coredns.new" github.com/coredns/coredns)
-  install_bin "$d/coredns.new" coredns "$COREDNS_VERSION"
-  say "coredns: built in $(( $(date +%s) - t0 ))s"
+  build_go_command coredns "$COREDNS_VERSION" github.com/coredns/coredns github.com/coredns/coredns \
+    "-X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
 fi
 
 # --- metrics-server (the metrics API, read from the real kubelet) ------------------------
 if ! have metrics-server "$METRICS_SERVER_VERSION"; then
   say "metrics-server $METRICS_SERVER_VERSION: building from sigs.k8s.io/metrics-server"
-  t0=$(date +%s)
-  d="$work/metrics-server-$METRICS_SERVER_VERSION"; mkdir -p "$d"
-  cat > "$d/go.mod" <<MOD
-module forecastops.local/metricsserverbuild
-
-go 1.26
-
-require sigs.k8s.io/metrics-server $METRICS_SERVER_VERSION
-MOD
-  cat > "$d/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import _ "sigs.k8s.io/metrics-server/cmd/metrics-server"
-GO
-  (cd "$d" && go mod tidy >/dev/null 2>&1 || go mod tidy)
-  msv="-X sigs.k8s.io/metrics-server/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
-  (cd "$d" && go build -trimpath -ldflags "-s -w $msv" -o "$d/metrics-server.new" sigs.k8s.io/metrics-server/cmd/metrics-server)
-  install_bin "$d/metrics-server.new" metrics-server "$METRICS_SERVER_VERSION"
-  say "metrics-server: built in $(( $(date +%s) - t0 ))s"
+  build_go_command metrics-server "$METRICS_SERVER_VERSION" sigs.k8s.io/metrics-server \
+    sigs.k8s.io/metrics-server/cmd/metrics-server \
+    "-X sigs.k8s.io/metrics-server/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
 fi
 
 # --- pause: a static sandbox binary (hack/pause) and, with buildah, a FROM-scratch image ---

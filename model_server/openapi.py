@@ -60,28 +60,32 @@ INFER_REQUEST = {
     },
 }
 
-INFER_RESPONSE = {
-    "type": "object",
-    "required": ["model_name", "model_version", "outputs"],
-    "properties": {
-        "model_name": STRING,
-        "model_version": STRING,
-        "id": STRING,
-        "outputs": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name", "shape", "datatype", "data"],
-                "properties": {
-                    "name": {"type": "string", "enum": [OUTPUT_NAME]},
-                    "shape": {"type": "array", "items": {"type": "integer"}},
-                    "datatype": {"type": "string", "enum": ["FP32"]},
-                    "data": {"type": "array", "items": NUMBER},
-                },
+
+def _model_answer(field: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A response the model gave: which model and version answered, the echoed id, `field`."""
+    return {
+        "type": "object",
+        "required": ["model_name", "model_version", field],
+        "properties": {"model_name": STRING, "model_version": STRING, "id": STRING, field: schema},
+    }
+
+
+INFER_RESPONSE = _model_answer(
+    "outputs",
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["name", "shape", "datatype", "data"],
+            "properties": {
+                "name": {"type": "string", "enum": [OUTPUT_NAME]},
+                "shape": {"type": "array", "items": {"type": "integer"}},
+                "datatype": {"type": "string", "enum": ["FP32"]},
+                "data": {"type": "array", "items": NUMBER},
             },
         },
     },
-}
+)
 
 FORECAST_REQUEST = {
     "type": "object",
@@ -145,16 +149,9 @@ ACTUALS_RESPONSE = {
     "properties": {"stored": {"type": "integer"}},
 }
 
-FORECAST_RESPONSE = {
-    "type": "object",
-    "required": ["model_name", "model_version", "predictions"],
-    "properties": {
-        "model_name": STRING,
-        "model_version": STRING,
-        "id": STRING,
-        "predictions": {"type": "array", "items": NUMBER, "description": "in row order"},
-    },
-}
+FORECAST_RESPONSE = _model_answer(
+    "predictions", {"type": "array", "items": NUMBER, "description": "in row order"}
+)
 
 MODEL_METADATA = {
     "type": "object",

@@ -206,63 +206,69 @@ def routes(endpoints: Endpoints) -> list[APIRoute]:
     )
     auth_errors = (401,) if auth.enabled else ()
 
-    def hot(label: str, handle: Handle) -> ASGIApp:
-        return hot_endpoint(
+    def post(
+        path: str,
+        label: str,
+        handle: Handle,
+        *,
+        request: dict[str, Any],
+        answer: tuple[dict[str, Any], str],
+        errors: tuple[int, ...],
+        **docs: Any,
+    ) -> APIRoute:
+        """A hot route: JSON `request` in, `answer` (schema, description) out, or `errors`."""
+        endpoint = hot_endpoint(
             label,
             handle,
             auth=auth,
             metrics=plane.metrics,
             max_body_bytes=plane.settings.max_body_bytes,
         )
+        return HotRoute(
+            path,
+            endpoint,
+            methods=["POST"],
+            responses={200: openapi.json_body(*answer), **openapi.errors(*errors)},
+            openapi_extra={
+                **openapi.request_body(request, path_name="{name}" in path),
+                **secured,
+            },
+            **docs,
+        )
 
     def get(path: str, endpoint: Callable[..., Awaitable[Response]], **docs: Any) -> APIRoute:
         return APIRoute(path, endpoint, methods=["GET"], **docs)
 
     return [
-        HotRoute(
+        post(
             "/v2/models/{name}/infer",
-            hot("infer", endpoints.infer),
-            methods=["POST"],
+            "infer",
+            endpoints.infer,
+            request=openapi.INFER_REQUEST,
+            answer=(openapi.INFER_RESPONSE, "predictions"),
+            errors=(400, *auth_errors, 404, 413, 503),
             summary="Predict (Open Inference Protocol v2, JSON tensors)",
             tags=["inference"],
-            responses={
-                200: openapi.json_body(openapi.INFER_RESPONSE, "predictions"),
-                **openapi.errors(400, *auth_errors, 404, 413, 503),
-            },
-            openapi_extra={
-                **openapi.request_body(openapi.INFER_REQUEST, path_name=True),
-                **secured,
-            },
         ),
-        HotRoute(
+        post(
             "/v1/forecast",
-            hot("forecast", endpoints.forecast),
-            methods=["POST"],
+            "forecast",
+            endpoints.forecast,
+            request=openapi.FORECAST_REQUEST,
+            answer=(openapi.FORECAST_RESPONSE, "predictions in row order"),
+            errors=(400, *auth_errors, 413, 503),
             summary="Forecast from rows of named features",
             tags=["inference"],
-            responses={
-                200: openapi.json_body(openapi.FORECAST_RESPONSE, "predictions in row order"),
-                **openapi.errors(400, *auth_errors, 413, 503),
-            },
-            openapi_extra={
-                **openapi.request_body(openapi.FORECAST_REQUEST, path_name=False),
-                **secured,
-            },
         ),
-        HotRoute(
+        post(
             "/v1/actuals",
-            hot("actuals", endpoints.actuals),
-            methods=["POST"],
+            "actuals",
+            endpoints.actuals,
+            request=openapi.ACTUALS_REQUEST,
+            answer=(openapi.ACTUALS_RESPONSE, "how many were stored"),
+            errors=(400, *auth_errors, 404, 413, 503),
             summary="Store observed demand per series and target period (versioned)",
             tags=["actuals"],
-            responses={
-                200: openapi.json_body(openapi.ACTUALS_RESPONSE, "how many were stored"),
-                **openapi.errors(400, *auth_errors, 404, 413, 503),
-            },
-            openapi_extra={
-                **openapi.request_body(openapi.ACTUALS_REQUEST, path_name=False),
-                **secured,
-            },
         ),
         get(LIVE_PATH, endpoints.live, tags=["health"], summary="Liveness"),
         get(

@@ -80,26 +80,28 @@ class _Negate:
 
 
 @dataclass(frozen=True)
-class _Arithmetic:
+class _Binary:
+    """Two numeric operands joined by `op`."""
+
     op: str
     left: _Num
     right: _Num
 
+    def operands(self, result: float) -> tuple[float, float]:
+        return self.left.num(result), self.right.num(result)
+
+
+class _Arithmetic(_Binary):
     def num(self, result: float) -> float:
-        left, right = self.left.num(result), self.right.num(result)
+        left, right = self.operands(result)
         if self.op == "/" and right == 0:
             raise ConditionError("division by zero")
         return _ARITHMETIC[self.op](left, right)
 
 
-@dataclass(frozen=True)
-class _Compare:
-    op: str
-    left: _Num
-    right: _Num
-
+class _Compare(_Binary):
     def holds(self, result: float) -> bool:
-        return _COMPARISONS[self.op](self.left.num(result), self.right.num(result))
+        return _COMPARISONS[self.op](*self.operands(result))
 
 
 @dataclass(frozen=True)

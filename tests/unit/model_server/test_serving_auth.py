@@ -36,6 +36,21 @@ def hs256() -> Authenticator:
     return Authenticator(jwt_verifier=JwtVerifier(SECRET, ["HS256"], AUDIENCE))
 
 
+RsaKey = tuple[rsa.RSAPrivateKey, str]
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> RsaKey:
+    """An RSA private key and its public key in PEM, as a server would be given it."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public_pem
+
+
 def test_open_when_nothing_is_configured() -> None:
     auth = Authenticator()
     assert not auth.enabled
@@ -108,13 +123,8 @@ def test_either_credential_is_enough_when_both_are_configured() -> None:
         auth.check([])
 
 
-def test_rs256_with_a_public_key() -> None:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_pem = (
-        private.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+def test_rs256_with_a_public_key(rsa_key: RsaKey) -> None:
+    private, public_pem = rsa_key
     auth = Authenticator(jwt_verifier=JwtVerifier(public_pem, ["RS256"], AUDIENCE))
     auth.check(bearer(token(key=private, algorithm="RS256")))  # type: ignore[arg-type]
     # the classic confusion: an HS256 token signed with the public key as the secret
@@ -128,13 +138,8 @@ def test_rs256_with_a_public_key() -> None:
         )
 
 
-def test_a_key_unfit_for_the_pinned_algorithm_fails_at_start() -> None:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_pem = (
-        private.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+def test_a_key_unfit_for_the_pinned_algorithm_fails_at_start(rsa_key: RsaKey) -> None:
+    _, public_pem = rsa_key
     with pytest.raises(ValueError, match="cannot be used with HS256"):
         JwtVerifier(public_pem, ["HS256"], AUDIENCE)
 
