@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from fmsamples import MODEL, body_with, example
+import yaml
+from fmsamples import MODEL, REPO, body_with, example
 from forecastops.builders.cronjob import build_backup_cronjob
 from forecastops.builders.deployment import build_deployment, env_conflicts
 from forecastops.builders.hpa import build_hpa
@@ -339,8 +340,17 @@ def test_a_setting_the_operator_leaves_alone_is_allowed(parse):
 
 
 # --- the revision ----------------------------------------------------------------------------
-def _revision(parse, server: dict[str, Any]) -> str:
+def _without_new_fields() -> dict[str, Any]:
+    """The production example as it was before these fields existed."""
     body = example("production")
+    for key in ("nodeSelector", "tolerations", "env"):
+        body["spec"]["server"].pop(key, None)
+    body["spec"]["autoscaling"].pop("behavior", None)
+    return body
+
+
+def _revision(parse, server: dict[str, Any]) -> str:
+    body = _without_new_fields()
     body["spec"]["server"].update(copy.deepcopy(server))
     return compute_revision(parse(body).spec.pod)
 
@@ -348,7 +358,7 @@ def _revision(parse, server: dict[str, Any]) -> str:
 def test_absent_or_empty_new_fields_keep_the_revision(parse):
     before = _revision(parse, {})
     assert _revision(parse, {"nodeSelector": {}, "tolerations": [], "env": []}) == before
-    body = example("production")
+    body = _without_new_fields()
     body["spec"]["autoscaling"]["behavior"] = BEHAVIOR
     assert compute_revision(parse(body).spec.pod) == before  # the HPA shapes no pod
 
@@ -428,3 +438,47 @@ def test_bad_behavior_names_its_field(parse, behavior, problem):
     spec = {"model": MODEL, "autoscaling": {"maxReplicas": 5, "behavior": behavior}}
     problems = problems_of(parse, spec)
     assert any(p.startswith(problem) for p in problems), problems
+
+
+# --- the CRD -------------------------------------------------------------------------------
+def _crd_spec() -> dict[str, Any]:
+    crd = yaml.safe_load((REPO / "crds" / "forecastmodel.yaml").read_text())
+    (version,) = crd["spec"]["versions"]
+    return version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+
+
+def _typed_everywhere(node: dict[str, Any], path: str) -> list[str]:
+    """Paths in `node` without a type: a structural schema has one at every level."""
+    missing = [] if "type" in node or "anyOf" in node else [path]
+    for name, child in node.get("properties", {}).items():
+        missing += _typed_everywhere(child, f"{path}.{name}")
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            missing += _typed_everywhere(node[key], f"{path}[{key}]")
+    return missing
+
+
+def test_the_crd_describes_the_new_fields_structurally():
+    spec = _crd_spec()
+    server, autoscaling = spec["server"]["properties"], spec["autoscaling"]["properties"]
+    fields = {
+        "spec.server.nodeSelector": server["nodeSelector"],
+        "spec.server.tolerations": server["tolerations"],
+        "spec.server.env": server["env"],
+        "spec.autoscaling.behavior": autoscaling["behavior"],
+    }
+    for path, schema in fields.items():
+        assert schema.get("description"), path
+        assert _typed_everywhere(schema, path) == []
+    toleration = server["tolerations"]["items"]["properties"]
+    assert toleration["operator"]["enum"] == [o.value for o in TolerationOperator]
+    assert toleration["effect"]["enum"] == [e.value for e in TaintEffect]
+    assert server["env"]["x-kubernetes-list-map-keys"] == ["name"]
+    rules = autoscaling["behavior"]["properties"]
+    assert rules["scaleUp"] == rules["scaleDown"]
+    assert rules["scaleUp"]["properties"]["selectPolicy"]["enum"] == [p.value for p in SelectPolicy]
+    policy = rules["scaleUp"]["properties"]["policies"]["items"]["properties"]
+    assert policy["type"]["enum"] == [t.value for t in ScalingPolicyType]
+    assert (policy["periodSeconds"]["minimum"], policy["periodSeconds"]["maximum"]) == (1, 1800)
+    window = rules["scaleDown"]["properties"]["stabilizationWindowSeconds"]
+    assert (window["minimum"], window["maximum"]) == (0, 3600)
