@@ -13,6 +13,7 @@ operator's unit tests instead of a user's pod.
   (`unknown_variables`), naming the closest known one: a misspelt setting is never
   silently dropped. The operator checks a ForecastModel's ``spec.server.env`` the same
   way (`setting_of`, `variable_hint`), before any pod exists.
+- `REVISION_HEADER`: the response header naming the revision that answered an inference.
 - Paths the kubelet and Prometheus use: `LIVE_PATH`, `READY_PATH`, `METRICS_PATH`.
 - The output contract's shape (`OutputContract`, `OnViolation`): the resource's
   ``spec.model.outputContract`` as the operator reads it and the server enforces it.
@@ -51,6 +52,10 @@ class OutputContract:
     max_abs_value: float | None = None
     on_violation: OnViolation = OnViolation.COUNT
 
+
+REVISION_HEADER = "x-forecastops-revision"
+"""Set on every inference answer (errors included) to the server's ``revision`` setting:
+a client, a load test or a rollout test sees which revision served it."""
 
 LIVE_PATH = "/v2/health/live"
 READY_PATH = "/v2/health/ready"

@@ -7,7 +7,9 @@
   handlers (`hot_endpoint`): credentials checked, body read with a size limit, parsed
   with orjson (`protocol`), predicted, answered, and counted in the request metrics,
   with no pydantic model, dependency injection or middleware on the way. They catch
-  their own errors. FastAPI still documents them (`HotRoute`, `openapi`).
+  their own errors. FastAPI still documents them (`HotRoute`, `openapi`). Each
+  inference answer, an error too, names the revision that gave it in the header
+  `contract.REVISION_HEADER`.
 - Everything else is ordinary FastAPI: health and readiness (open, for probes), server
   and model metadata (credentials required), and ``/metrics`` (open, for scrapers).
 """
@@ -15,7 +17,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from time import perf_counter
 from typing import Any
@@ -28,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from model_server import openapi
 from model_server.actuals import decode_actuals, write_actuals
 from model_server.auth import Authenticator
-from model_server.contract import LIVE_PATH, METRICS_PATH, READY_PATH
+from model_server.contract import LIVE_PATH, METRICS_PATH, READY_PATH, REVISION_HEADER
 from model_server.dataplane import DataPlane
 from model_server.errors import InvalidInput, ModelServerError, PayloadTooLarge
 from model_server.metrics import Metrics
@@ -102,10 +104,18 @@ async def read_body(receive: Receive, headers: Iterable[tuple[bytes, bytes]], li
 
 
 def hot_endpoint(
-    label: str, handle: Handle, *, auth: Authenticator, metrics: Metrics, max_body_bytes: int
+    label: str,
+    handle: Handle,
+    *,
+    auth: Authenticator,
+    metrics: Metrics,
+    max_body_bytes: int,
+    headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> ASGIApp:
     """The ASGI app of a hot route: `handle(scope, body, started)` returns the JSON
-    answer; errors become ``{"error": ...}``; every request is counted under `label`."""
+    answer; errors become ``{"error": ...}``; every request is counted under `label`.
+    `headers` go on every answer, errors included (encoded once, here)."""
+    fixed = tuple(headers)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         started = perf_counter()
@@ -126,6 +136,7 @@ def hot_endpoint(
         response_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", b"%d" % len(payload)),
+            *fixed,
             *((k.encode(), v.encode()) for k, v in extra),
         ]
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
@@ -206,13 +217,17 @@ def routes(endpoints: Endpoints) -> list[APIRoute]:
     )
     auth_errors = (401,) if auth.enabled else ()
 
-    def hot(label: str, handle: Handle) -> ASGIApp:
+    # Every inference answer names the revision that gave it (contract.REVISION_HEADER).
+    answered_by = ((REVISION_HEADER.encode(), plane.settings.revision.encode()),)
+
+    def hot(label: str, handle: Handle, headers: Sequence[tuple[bytes, bytes]] = ()) -> ASGIApp:
         return hot_endpoint(
             label,
             handle,
             auth=auth,
             metrics=plane.metrics,
             max_body_bytes=plane.settings.max_body_bytes,
+            headers=headers,
         )
 
     def get(path: str, endpoint: Callable[..., Awaitable[Response]], **docs: Any) -> APIRoute:
@@ -221,12 +236,12 @@ def routes(endpoints: Endpoints) -> list[APIRoute]:
     return [
         HotRoute(
             "/v2/models/{name}/infer",
-            hot("infer", endpoints.infer),
+            hot("infer", endpoints.infer, answered_by),
             methods=["POST"],
             summary="Predict (Open Inference Protocol v2, JSON tensors)",
             tags=["inference"],
             responses={
-                200: openapi.json_body(openapi.INFER_RESPONSE, "predictions"),
+                200: openapi.answered_by(openapi.json_body(openapi.INFER_RESPONSE, "predictions")),
                 **openapi.errors(400, *auth_errors, 404, 413, 503),
             },
             openapi_extra={
@@ -236,12 +251,14 @@ def routes(endpoints: Endpoints) -> list[APIRoute]:
         ),
         HotRoute(
             "/v1/forecast",
-            hot("forecast", endpoints.forecast),
+            hot("forecast", endpoints.forecast, answered_by),
             methods=["POST"],
             summary="Forecast from rows of named features",
             tags=["inference"],
             responses={
-                200: openapi.json_body(openapi.FORECAST_RESPONSE, "predictions in row order"),
+                200: openapi.answered_by(
+                    openapi.json_body(openapi.FORECAST_RESPONSE, "predictions in row order")
+                ),
                 **openapi.errors(400, *auth_errors, 413, 503),
             },
             openapi_extra={
