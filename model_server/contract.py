@@ -11,7 +11,9 @@ operator's unit tests instead of a user's pod.
 - A few settings are also command-line flags (`CLI_FLAGS`); `cli_args` writes them.
 - The server refuses to start on a ``PREDICTION_*`` variable that is no setting
   (`unknown_variables`), naming the closest known one: a misspelt setting is never
-  silently dropped.
+  silently dropped. The operator checks a ForecastModel's ``spec.server.env`` the same
+  way (`setting_of`, `variable_hint`), before any pod exists.
+- `REVISION_HEADER`: the response header naming the revision that answered an inference.
 - Paths the kubelet and Prometheus use: `LIVE_PATH`, `READY_PATH`, `METRICS_PATH`.
 - The output contract's shape (`OutputContract`, `OnViolation`): the resource's
   ``spec.model.outputContract`` as the operator reads it and the server enforces it.
@@ -50,6 +52,10 @@ class OutputContract:
     max_abs_value: float | None = None
     on_violation: OnViolation = OnViolation.COUNT
 
+
+REVISION_HEADER = "x-forecastops-revision"
+"""Set on every inference answer (errors included) to the server's ``revision`` setting:
+a client, a load test or a rollout test sees which revision served it."""
 
 LIVE_PATH = "/v2/health/live"
 READY_PATH = "/v2/health/ready"
@@ -94,15 +100,28 @@ def cli_args(**values: object) -> list[str]:
     ]
 
 
+def setting_of(variable: str) -> str | None:
+    """The setting the ``PREDICTION_*`` `variable` sets, None for none. Case does not
+    matter: pydantic-settings reads names case-insensitively."""
+    upper = variable.upper()
+    if not upper.startswith(ENV_PREFIX):
+        return None
+    name = upper.removeprefix(ENV_PREFIX).lower()
+    return name if name in ServerSettings.model_fields else None
+
+
+def variable_hint(variable: str) -> str:
+    """`` (did you mean PREDICTION_X?)`` naming the closest setting's variable, or ""."""
+    return _hint(variable.upper(), sorted(env_name(name) for name in settings()))
+
+
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """One message per ``PREDICTION_*`` variable of `environ` that is no setting."""
-    known = {env_name(name) for name in settings()}
-    problems = []
-    for variable in sorted(environ):
-        upper = variable.upper()  # pydantic-settings reads names case-insensitively
-        if upper.startswith(ENV_PREFIX) and upper not in known:
-            problems.append(f"{variable} is not a setting{_hint(upper, sorted(known))}")
-    return problems
+    return [
+        f"{variable} is not a setting{variable_hint(variable)}"
+        for variable in sorted(environ)
+        if variable.upper().startswith(ENV_PREFIX) and setting_of(variable) is None
+    ]
 
 
 def _hint(word: str, candidates: tuple[str, ...] | list[str]) -> str:

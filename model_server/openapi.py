@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from model_server.contract import REVISION_HEADER
 from model_server.protocol import NUMERIC_DATATYPES, OUTPUT_NAME
 
 STRING = {"type": "string"}
@@ -191,6 +192,12 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
     documented["4XX"] = json_body(ERROR, "client error")
     return documented
+
+
+def answered_by(response: dict[str, Any]) -> dict[str, Any]:
+    """`response` documented with the header naming the revision that answered."""
+    header = {"description": "the revision that answered (its setting `revision`)"}
+    return {**response, "headers": {REVISION_HEADER: {**header, "schema": STRING}}}
 
 
 def request_body(schema: dict[str, Any], *, path_name: bool) -> dict[str, Any]:

@@ -7,7 +7,9 @@
   handlers (`hot_endpoint`): credentials checked, body read with a size limit, parsed
   with orjson (`protocol`), predicted, answered, and counted in the request metrics,
   with no pydantic model, dependency injection or middleware on the way. They catch
-  their own errors. FastAPI still documents them (`HotRoute`, `openapi`).
+  their own errors. FastAPI still documents them (`HotRoute`, `openapi`). Each
+  inference answer, an error too, names the revision that gave it in the header
+  `contract.REVISION_HEADER`.
 - Everything else is ordinary FastAPI: health and readiness (open, for probes), server
   and model metadata (credentials required), and ``/metrics`` (open, for scrapers).
 """
@@ -15,7 +17,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from time import perf_counter
 from typing import Any
@@ -28,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from model_server import openapi
 from model_server.actuals import decode_actuals, write_actuals
 from model_server.auth import Authenticator
-from model_server.contract import LIVE_PATH, METRICS_PATH, READY_PATH
+from model_server.contract import LIVE_PATH, METRICS_PATH, READY_PATH, REVISION_HEADER
 from model_server.dataplane import DataPlane
 from model_server.errors import InvalidInput, ModelServerError, PayloadTooLarge
 from model_server.metrics import Metrics
@@ -102,10 +104,18 @@ async def read_body(receive: Receive, headers: Iterable[tuple[bytes, bytes]], li
 
 
 def hot_endpoint(
-    label: str, handle: Handle, *, auth: Authenticator, metrics: Metrics, max_body_bytes: int
+    label: str,
+    handle: Handle,
+    *,
+    auth: Authenticator,
+    metrics: Metrics,
+    max_body_bytes: int,
+    headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> ASGIApp:
     """The ASGI app of a hot route: `handle(scope, body, started)` returns the JSON
-    answer; errors become ``{"error": ...}``; every request is counted under `label`."""
+    answer; errors become ``{"error": ...}``; every request is counted under `label`.
+    `headers` go on every answer, errors included (encoded once, here)."""
+    fixed = tuple(headers)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         started = perf_counter()
@@ -126,6 +136,7 @@ def hot_endpoint(
         response_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", b"%d" % len(payload)),
+            *fixed,
             *((k.encode(), v.encode()) for k, v in extra),
         ]
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
@@ -206,6 +217,9 @@ def routes(endpoints: Endpoints) -> list[APIRoute]:
     )
     auth_errors = (401,) if auth.enabled else ()
 
+    # Every inference answer names the revision that gave it (contract.REVISION_HEADER).
+    answered_by = ((REVISION_HEADER.encode(), plane.settings.revision.encode()),)
+
     def post(
         path: str,
         label: str,
@@ -214,21 +228,28 @@ def routes(endpoints: Endpoints) -> list[APIRoute]:
         request: dict[str, Any],
         answer: tuple[dict[str, Any], str],
         errors: tuple[int, ...],
+        inference: bool = True,
         **docs: Any,
     ) -> APIRoute:
-        """A hot route: JSON `request` in, `answer` (schema, description) out, or `errors`."""
+        """A hot route: JSON `request` in, `answer` (schema, description) out, or `errors`;
+        an `inference` route's every answer names the revision that gave it."""
+        ok = openapi.json_body(*answer)
         endpoint = hot_endpoint(
             label,
             handle,
             auth=auth,
             metrics=plane.metrics,
             max_body_bytes=plane.settings.max_body_bytes,
+            headers=answered_by if inference else (),
         )
         return HotRoute(
             path,
             endpoint,
             methods=["POST"],
-            responses={200: openapi.json_body(*answer), **openapi.errors(*errors)},
+            responses={
+                200: openapi.answered_by(ok) if inference else ok,
+                **openapi.errors(*errors),
+            },
             openapi_extra={
                 **openapi.request_body(request, path_name="{name}" in path),
                 **secured,
@@ -267,6 +288,7 @@ def routes(endpoints: Endpoints) -> list[APIRoute]:
             request=openapi.ACTUALS_REQUEST,
             answer=(openapi.ACTUALS_RESPONSE, "how many were stored"),
             errors=(400, *auth_errors, 404, 413, 503),
+            inference=False,
             summary="Store observed demand per series and target period (versioned)",
             tags=["actuals"],
         ),

@@ -19,6 +19,7 @@ from forecastops.cron import schedule_problem
 from forecastops.kube.names import MAX_NAME_LENGTH
 from forecastops.quantity import parse_quantity
 from forecastops.rollout.spec import RolloutSpec, RolloutSpecError, parse_rollout
+from model_server import contract as server_contract
 from model_server.contract import OnViolation, OutputContract
 
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -32,6 +33,11 @@ _MODEL_URI = re.compile(
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h))+$")
 _URL = re.compile(r"^https?://.+")
 _IMAGE = re.compile(r"^\S+$")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _E = TypeVar("_E", bound=StrEnum)
 _S = TypeVar("_S")
 _JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384")
@@ -63,6 +69,28 @@ class VpaUpdateMode(StrEnum):
     INITIAL = "Initial"
     RECREATE = "Recreate"
     AUTO = "Auto"
+
+
+class TolerationOperator(StrEnum):
+    EXISTS = "Exists"
+    EQUAL = "Equal"
+
+
+class TaintEffect(StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class SelectPolicy(StrEnum):
+    MAX = "Max"
+    MIN = "Min"
+    DISABLED = "Disabled"
+
+
+class ScalingPolicyType(StrEnum):
+    PODS = "Pods"
+    PERCENT = "Percent"
 
 
 ADDED_LATER = {"revision": "omit-when-unset"}
@@ -122,8 +150,33 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Toleration:
+    """A Kubernetes Toleration (core/v1); `operator` Exists tolerates every value of `key`,
+    and an empty `key` with Exists tolerates every taint."""
+
+    key: str | None = None
+    operator: TolerationOperator = TolerationOperator.EQUAL
+    value: str | None = None
+    effect: TaintEffect | None = None
+    toleration_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """An extra variable of the server container: a plain `value` or a Secret's key."""
+
+    name: str
+    value: str | None = None
+    secret: SecretKeyRef | None = None
+
+
+@dataclass(frozen=True)
 class Server:
-    """Everything about the model-server pods that is part of a revision."""
+    """Everything about the model-server pods that is part of a revision.
+
+    The scheduling fields and `env` are None when unset (never empty), so that a spec
+    without them keeps the revision it had before they existed (`ADDED_LATER`).
+    """
 
     image: str
     image_pull_policy: PullPolicy
@@ -131,6 +184,9 @@ class Server:
     auth: Auth | None = None
     cache: Cache | None = None
     prediction_log: PredictionLog | None = None
+    node_selector: dict[str, str] | None = field(default=None, metadata=ADDED_LATER)
+    tolerations: tuple[Toleration, ...] | None = field(default=None, metadata=ADDED_LATER)
+    env: tuple[EnvVar, ...] | None = field(default=None, metadata=ADDED_LATER)
 
 
 @dataclass(frozen=True)
@@ -142,11 +198,36 @@ class PodInputs:
 
 
 @dataclass(frozen=True)
+class ScalingPolicy:
+    type: ScalingPolicyType
+    value: int
+    period_seconds: int
+
+
+@dataclass(frozen=True)
+class ScalingRules:
+    """One direction of an HPA's behavior (autoscaling/v2 HPAScalingRules); None: the
+    HPA's default."""
+
+    stabilization_window_seconds: int | None = None
+    select_policy: SelectPolicy | None = None
+    policies: tuple[ScalingPolicy, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ScalingBehavior:
+    scale_up: ScalingRules | None = None
+    scale_down: ScalingRules | None = None
+
+
+@dataclass(frozen=True)
 class Autoscaling:
     max_replicas: int
     min_replicas: int = 1
     target_cpu_utilization: int = 70
     vpa_update_mode: VpaUpdateMode | None = None
+    behavior: ScalingBehavior | None = None
+    """The HPA's spec.behavior; None: the HPA's defaults."""
 
 
 @dataclass(frozen=True)
@@ -311,7 +392,13 @@ class _Fields:
         try:
             return enum(value)
         except ValueError:
-            self.problem(key, f"must be one of {', '.join(e.value for e in enum)}")
+            names = [e.value for e in enum]
+            self.problem(
+                key,
+                f"must be {names[0]} or {names[1]}"
+                if len(names) == 2
+                else f"must be one of {', '.join(names)}",
+            )
             return default
 
     def string_map(self, key: str, *, pattern: re.Pattern[str] | None = None) -> dict[str, str]:
@@ -323,6 +410,18 @@ class _Fields:
             if pattern and not pattern.match(text):
                 self.problem(f"{key}.{name}", f"{text!r} is not a valid value")
         return dict(value)
+
+    def items(self, key: str) -> list[_Fields]:
+        """The objects of the list `key`, each read at ``key[i]``; [] when absent."""
+        value = self.raw.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.problem(key, "must be a list")
+            return []
+        return [
+            _Fields(item, f"{self.at(key)}[{i}]", self.problems) for i, item in enumerate(value)
+        ]
 
     def secret_ref(self, key: str, required: bool = False) -> SecretKeyRef | None:
         ref = self.child(key, required)
@@ -433,7 +532,113 @@ def _parse_server(server: _Fields, defaults: ServerDefaults) -> Server | None:
         auth=_parse_auth(server.child("auth")),
         cache=_parse_cache(server.child("cache")),
         prediction_log=_parse_prediction_log(server.child("predictionLog")),
+        node_selector=_parse_node_selector(server),
+        tolerations=_parse_tolerations(server),
+        env=_parse_env(server),
     )
+
+
+def _parse_node_selector(server: _Fields) -> dict[str, str] | None:
+    selector = server.string_map("nodeSelector", pattern=_LABEL_VALUE)
+    for key in selector:
+        if not isinstance(key, str) or not _LABEL_KEY.match(key) or len(key) > 253:
+            server.problem(f"nodeSelector.{key}", "is not a valid label key")
+    return selector or None
+
+
+def _parse_tolerations(server: _Fields) -> tuple[Toleration, ...] | None:
+    items = server.items("tolerations")
+    tolerations = tuple(_parse_toleration(item) for item in items)
+    return tolerations or None
+
+
+def _parse_toleration(toleration: _Fields) -> Toleration:
+    key = toleration.string("key", pattern=_LABEL_KEY, hint="must be a label key")
+    operator = toleration.choice("operator", TolerationOperator, TolerationOperator.EQUAL)
+    value = toleration.raw.get("value")
+    if value is not None and (not isinstance(value, str) or not _LABEL_VALUE.match(value)):
+        toleration.problem("value", "must be a label value")
+        value = None
+    effect = (
+        toleration.choice("effect", TaintEffect, TaintEffect.NO_SCHEDULE)
+        if toleration.has("effect")
+        else None
+    )
+    seconds = (
+        toleration.integer("tolerationSeconds", 0, low=0, high=2**31 - 1)
+        if toleration.has("tolerationSeconds")
+        else None
+    )
+    if operator is TolerationOperator.EXISTS and value:
+        toleration.problem("value", "must be empty when operator is Exists")
+    if key is None and operator is TolerationOperator.EQUAL and not toleration.has("key"):
+        toleration.problem("operator", "must be Exists when key is empty (it tolerates all)")
+    if seconds is not None and effect is not TaintEffect.NO_EXECUTE:
+        toleration.problem("tolerationSeconds", "applies only to the effect NoExecute")
+    return Toleration(key, operator, value or None, effect, seconds)
+
+
+def _parse_env(server: _Fields) -> tuple[EnvVar, ...] | None:
+    """Extra variables; a server setting only when the server knows it, a secret one only
+    from a Secret. (Whether the operator already sets it is the Deployment builder's
+    question: `builders.deployment.env_conflicts`.)"""
+    variables: list[EnvVar] = []
+    seen: set[str] = set()
+    for entry in server.items("env"):
+        variable = _parse_env_var(entry)
+        if variable is None:
+            continue
+        # pydantic-settings reads PREDICTION_* case-insensitively: so does the duplicate check
+        folded = variable.name.upper() if _is_server_variable(variable.name) else variable.name
+        if folded in seen:
+            entry.problem("name", f"{variable.name} is set twice")
+        seen.add(folded)
+        variables.append(variable)
+    return tuple(variables) or None
+
+
+def _parse_env_var(entry: _Fields) -> EnvVar | None:
+    name = entry.string(
+        "name",
+        required=True,
+        pattern=_ENV_NAME,
+        max_length=128,
+        hint="must be an environment variable name (letters, digits and '_', not first a digit)",
+    )
+    value = entry.raw.get("value")
+    if value is not None and not isinstance(value, str):
+        entry.problem("value", "must be a string")
+        value = None
+    secret = None
+    if entry.has("valueFrom"):
+        source = entry.child("valueFrom")
+        assert source is not None
+        secret = source.secret_ref("secretKeyRef", required=True)
+        if set(source.raw) - {"secretKeyRef"}:
+            source.problem(None, "only secretKeyRef is supported")
+    if (value is None) == (not entry.has("valueFrom")):
+        entry.problem(None, "needs exactly one of value and valueFrom")
+        return None
+    if name is None:
+        return None
+    if _is_server_variable(name):
+        setting = server_contract.setting_of(name)
+        if setting is None:
+            hint = server_contract.variable_hint(name)
+            entry.problem(None, f"{name} is not a server setting{hint}")
+            return None
+        if value is not None and server_contract.is_secret(setting):
+            entry.problem(
+                None, f"{name} is a secret: set it with valueFrom.secretKeyRef, never as a value"
+            )
+            return None
+    if value is None and secret is None:
+        return None
+    return EnvVar(name, value, secret)
+
+
+def _is_server_variable(name: str) -> bool:
+    return name.upper().startswith(server_contract.ENV_PREFIX)
 
 
 def _parse_resources(resources: _Fields | None, default: Resources) -> Resources:
@@ -533,7 +738,46 @@ def _parse_autoscaling(autoscaling: _Fields | None) -> Autoscaling | None:
             "vpa.updateMode",
             "must be Off or Initial: with Auto or Recreate the VPA and the CPU-based HPA fight",
         )
-    return Autoscaling(maximum, minimum, target, mode)
+    behavior = autoscaling.child("behavior")
+    return Autoscaling(maximum, minimum, target, mode, behavior and _parse_behavior(behavior))
+
+
+def _parse_behavior(behavior: _Fields) -> ScalingBehavior | None:
+    up, down = behavior.child("scaleUp"), behavior.child("scaleDown")
+    if up is None and down is None:
+        return None
+    return ScalingBehavior(up and _parse_scaling_rules(up), down and _parse_scaling_rules(down))
+
+
+def _parse_scaling_rules(rules: _Fields) -> ScalingRules:
+    window = (
+        rules.integer("stabilizationWindowSeconds", 0, low=0, high=3600)
+        if rules.has("stabilizationWindowSeconds")
+        else None
+    )
+    select = (
+        rules.choice("selectPolicy", SelectPolicy, SelectPolicy.MAX)
+        if rules.has("selectPolicy")
+        else None
+    )
+    policies = None
+    if rules.has("policies"):
+        policies = tuple(
+            p for p in map(_parse_scaling_policy, rules.items("policies")) if p is not None
+        )
+        if not rules.raw["policies"]:
+            rules.problem("policies", "must list at least one policy (or be left out)")
+    return ScalingRules(window, select, policies)
+
+
+def _parse_scaling_policy(policy: _Fields) -> ScalingPolicy | None:
+    for key in ("type", "value", "periodSeconds"):
+        if not policy.has(key):
+            policy.problem(key, "is required")
+    kind = policy.choice("type", ScalingPolicyType, ScalingPolicyType.PODS)
+    value = policy.integer("value", 1, low=1, high=2**31 - 1)
+    period = policy.integer("periodSeconds", 60, low=1, high=1800)
+    return ScalingPolicy(kind, value, period)
 
 
 def _parse_backup(backup: _Fields | None) -> Backup | None:

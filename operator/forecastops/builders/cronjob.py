@@ -7,6 +7,7 @@ from typing import Any
 from forecastops.backup.settings import BackupSettings
 from forecastops.builders import env
 from forecastops.builders.meta import object_meta
+from forecastops.builders.scheduling import scheduling
 from forecastops.builders.security import (
     container_security_context,
     pod_security_context,
@@ -24,7 +25,8 @@ def build_backup_cronjob(
 ) -> dict[str, Any]:
     """One backup at a time (Forbid), three of each outcome kept for `kubectl get jobs`.
 
-    It runs in the stable revision's server image and backs up that revision's model.
+    It runs in the stable revision's server image and backs up that revision's model, on
+    the nodes the server may run on (spec.server.nodeSelector and tolerations).
     """
     labels = common_labels(owner.name, Component.BACKUP)
     spec: dict[str, Any] = {
@@ -45,6 +47,7 @@ def build_backup_cronjob(
                         "restartPolicy": "Never",
                         "enableServiceLinks": False,
                         "securityContext": pod_security_context(pod_uid),
+                        **scheduling(stable.server),
                         "containers": [_container(owner, backup, stable.server, stable.model)],
                         "volumes": [tmp_volume()],
                     },

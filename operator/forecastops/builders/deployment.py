@@ -6,6 +6,7 @@ from typing import Any
 
 from forecastops.builders import env
 from forecastops.builders.meta import object_meta
+from forecastops.builders.scheduling import scheduling
 from forecastops.builders.security import (
     container_security_context,
     pod_security_context,
@@ -21,7 +22,15 @@ from forecastops.kube.names import (
     pod_labels,
     selector_labels,
 )
-from forecastops.spec import ModelSource, ObjectRef, PodInputs, Scheme, SecretKeyRef, Server
+from forecastops.spec import (
+    EnvVar,
+    ModelSource,
+    ObjectRef,
+    PodInputs,
+    Scheme,
+    SecretKeyRef,
+    Server,
+)
 from model_server import contract
 
 CONTAINER = "server"
@@ -82,6 +91,7 @@ def build_pod_spec(
         "enableServiceLinks": False,
         "securityContext": pod_security_context(pod_uid),
         "terminationGracePeriodSeconds": 30,
+        **scheduling(inputs.server),
         "containers": [build_server_container(owner, inputs, revision=revision)],
         "volumes": volumes,
     }
@@ -97,10 +107,7 @@ def build_server_container(owner: ObjectRef, inputs: PodInputs, *, revision: str
         "imagePullPolicy": str(inputs.server.image_pull_policy),
         "command": ["forecast-server"],
         "args": contract.cli_args(
-            model_uri=served_model_uri(inputs.model),
-            model_name=owner.name,
-            host="0.0.0.0",
-            port=SERVER_PORT,
+            **{setting: value for setting, (value, _) in _flags(owner, inputs).items()}
         ),
         "ports": [{"name": SERVER_PORT_NAME, "containerPort": SERVER_PORT, "protocol": "TCP"}],
         "env": server_env(inputs, revision=revision),
@@ -129,22 +136,76 @@ def served_model_uri(model: ModelSource) -> str:
 
 
 def server_env(inputs: PodInputs, *, revision: str) -> list[dict[str, Any]]:
-    """The server's settings as environment variables, named by the server's contract."""
+    """The server's settings as environment variables, named by the server's contract,
+    then the spec's own `spec.server.env` (which `env_conflicts` keeps apart from them)."""
+    variables = [variable for _, variable in _operator_env(inputs, revision=revision)]
+    return variables + [_user_variable(v) for v in inputs.server.env or ()]
+
+
+def env_conflicts(owner: ObjectRef, inputs: PodInputs) -> list[str]:
+    """One problem per ``spec.server.env`` entry that names a variable the operator sets
+    itself for these inputs (as a variable or a flag), with the field it comes from.
+
+    Derived from the code that builds the container, so a setting the builder learns is
+    guarded at once. Names compare case-insensitively, as the server reads them.
+    """
+    taken = {name.upper(): source for name, source in _operator_variables(owner, inputs).items()}
+    return [
+        f"spec.server.env[{index}]: {variable.name} is set by the operator from {source}"
+        for index, variable in enumerate(inputs.server.env or ())
+        if (source := taken.get(variable.name.upper()))
+    ]
+
+
+def _operator_variables(owner: ObjectRef, inputs: PodInputs) -> dict[str, str]:
+    """Every server variable the operator sets, with its source: its env and its flags."""
+    sources = {v["name"]: source for source, v in _operator_env(inputs, revision="")}
+    for setting, (_, source) in _flags(owner, inputs).items():
+        sources[contract.env_name(setting)] = source
+    return sources
+
+
+def _flags(owner: ObjectRef, inputs: PodInputs) -> dict[str, tuple[str | int, str]]:
+    """The settings passed as ``forecast-server`` flags: setting -> (value, source)."""
+    return {
+        "model_uri": (served_model_uri(inputs.model), "spec.model.uri"),
+        "model_name": (owner.name, "metadata.name"),
+        "host": ("0.0.0.0", "the pod's network (it listens on every address)"),
+        "port": (SERVER_PORT, f"the container port ({SERVER_PORT})"),
+    }
+
+
+Sourced = tuple[str, dict[str, Any]]
+"""A variable the operator sets, with the spec field it comes from."""
+
+
+def _operator_env(inputs: PodInputs, *, revision: str) -> list[Sourced]:
     model = inputs.model
-    variables = [
-        env.setting("revision", revision),
-        env.setting("model_version", model.version),
+    variables: list[Sourced] = [
+        ("the revision (a hash of spec.model and spec.server)", env.setting("revision", revision)),
+        ("spec.model.version", env.setting("model_version", model.version)),
     ]
     if model.sha256:
-        variables.append(env.setting("model_sha256", model.sha256))
-    if contract := model.output_contract:
-        variables.append(env.setting("output_non_negative", str(contract.non_negative).lower()))
-        if contract.max_abs_value is not None:
-            variables.append(env.setting("output_max_abs_value", repr(contract.max_abs_value)))
-        variables.append(env.setting("output_on_violation", str(contract.on_violation)))
-    variables += _model_credentials_env(model)
+        variables.append(("spec.model.sha256", env.setting("model_sha256", model.sha256)))
+    if output := model.output_contract:
+        source = "spec.model.outputContract"
+        variables.append(
+            (source, env.setting("output_non_negative", str(output.non_negative).lower()))
+        )
+        if output.max_abs_value is not None:
+            variables.append(
+                (source, env.setting("output_max_abs_value", repr(output.max_abs_value)))
+            )
+        variables.append((source, env.setting("output_on_violation", str(output.on_violation))))
+    variables += [("spec.model.credentialsSecret", v) for v in _model_credentials_env(model)]
     variables += _server_features_env(inputs.server)
     return variables
+
+
+def _user_variable(variable: EnvVar) -> dict[str, Any]:
+    if variable.secret is not None:
+        return env.from_secret(variable.name, variable.secret)
+    return env.value(variable.name, variable.value or "")
 
 
 def _model_credentials_env(model: ModelSource) -> list[dict[str, Any]]:
@@ -166,25 +227,33 @@ def _model_credentials_env(model: ModelSource) -> list[dict[str, Any]]:
     ]
 
 
-def _server_features_env(server: Server) -> list[dict[str, Any]]:
-    variables = []
+def _server_features_env(server: Server) -> list[Sourced]:
+    variables: list[Sourced] = []
     if server.auth and server.auth.api_key_secret:
-        variables.append(env.setting_from_secret("api_keys", server.auth.api_key_secret))
+        variables.append(
+            (
+                "spec.server.auth.apiKeySecret",
+                env.setting_from_secret("api_keys", server.auth.api_key_secret),
+            )
+        )
     if server.auth and server.auth.jwt:
-        jwt = server.auth.jwt
-        variables.append(env.setting_from_secret("jwt_key", jwt.key_secret))
+        jwt, source = server.auth.jwt, "spec.server.auth.jwt"
+        variables.append((source, env.setting_from_secret("jwt_key", jwt.key_secret)))
         if jwt.algorithms:
-            variables.append(env.setting("jwt_algorithms", ",".join(jwt.algorithms)))
-        variables.append(env.setting("jwt_audience", jwt.audience))
+            variables.append((source, env.setting("jwt_algorithms", ",".join(jwt.algorithms))))
+        variables.append((source, env.setting("jwt_audience", jwt.audience)))
         if jwt.issuer:
-            variables.append(env.setting("jwt_issuer", jwt.issuer))
+            variables.append((source, env.setting("jwt_issuer", jwt.issuer)))
     if server.cache:
-        variables.append(env.setting_from_secret("redis_url", server.cache.redis_url_secret))
-        variables.append(env.setting("cache_ttl_seconds", server.cache.ttl_seconds))
+        source = "spec.server.cache"
+        variables.append(
+            (source, env.setting_from_secret("redis_url", server.cache.redis_url_secret))
+        )
+        variables.append((source, env.setting("cache_ttl_seconds", server.cache.ttl_seconds)))
     if server.prediction_log:
-        log = server.prediction_log
-        variables.append(env.setting_from_secret("database_url", log.postgres_url_secret))
-        variables.append(env.setting("predlog_retention_days", log.retention_days))
+        log, source = server.prediction_log, "spec.server.predictionLog"
+        variables.append((source, env.setting_from_secret("database_url", log.postgres_url_secret)))
+        variables.append((source, env.setting("predlog_retention_days", log.retention_days)))
     return variables
 
 

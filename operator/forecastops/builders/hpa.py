@@ -6,11 +6,11 @@ from typing import Any
 
 from forecastops.builders.meta import object_meta
 from forecastops.kube.names import Component, Role, common_labels, deployment_name
-from forecastops.spec import Autoscaling, ObjectRef
+from forecastops.spec import Autoscaling, ObjectRef, ScalingBehavior, ScalingRules
 
 
 def build_hpa(owner: ObjectRef, autoscaling: Autoscaling) -> dict[str, Any]:
-    return build_stable_autoscaler(
+    hpa = build_stable_autoscaler(
         owner,
         api_version="autoscaling/v2",
         kind="HorizontalPodAutoscaler",
@@ -32,6 +32,32 @@ def build_hpa(owner: ObjectRef, autoscaling: Autoscaling) -> dict[str, Any]:
             ],
         },
     )
+    if autoscaling.behavior:
+        hpa["spec"]["behavior"] = build_behavior(autoscaling.behavior)
+    return hpa
+
+
+def build_behavior(behavior: ScalingBehavior) -> dict[str, Any]:
+    """``spec.behavior``: only the directions and fields set; the HPA defaults the rest."""
+    built = {}
+    for key, rules in (("scaleUp", behavior.scale_up), ("scaleDown", behavior.scale_down)):
+        if rules is not None:
+            built[key] = _rules(rules)
+    return built
+
+
+def _rules(rules: ScalingRules) -> dict[str, Any]:
+    built: dict[str, Any] = {}
+    if rules.stabilization_window_seconds is not None:
+        built["stabilizationWindowSeconds"] = rules.stabilization_window_seconds
+    if rules.select_policy is not None:
+        built["selectPolicy"] = str(rules.select_policy)
+    if rules.policies:
+        built["policies"] = [
+            {"type": str(p.type), "value": p.value, "periodSeconds": p.period_seconds}
+            for p in rules.policies
+        ]
+    return built
 
 
 def build_stable_autoscaler(

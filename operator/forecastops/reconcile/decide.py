@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from forecastops.analysis.measurement import Measurement
+from forecastops.builders.deployment import env_conflicts
 from forecastops.kube.kinds import CRONJOB, DEPLOYMENT, Capabilities, ChildKey, Kind
 from forecastops.kube.names import Role, backup_cronjob_name, deployment_name
 from forecastops.kube.revision import compute_revision
@@ -104,11 +105,21 @@ def read_pass(snapshot: Snapshot, settings: OperatorSettings, *, now: datetime) 
     if given.deleting:
         return given
     try:
-        fm = parse_forecastmodel(body, settings.server_defaults())
+        fm = read_forecastmodel(body, settings)
     except InvalidSpec as invalid:
         return replace(given, invalid=str(invalid))
     preparation = prepare(body, fm.spec.rollout, now=now)
     return replace(given, fm=fm, revision=compute_revision(fm.spec.pod), preparation=preparation)
+
+
+def read_forecastmodel(body: Mapping[str, Any], settings: OperatorSettings) -> ForecastModel:
+    """The spec parsed and validated (`spec.parse_forecastmodel`), and its extra
+    environment checked against what the Deployment builder sets itself: a question only
+    the builder can answer (`env_conflicts`), and the spec module sits below it."""
+    fm = parse_forecastmodel(body, settings.server_defaults())
+    if conflicts := env_conflicts(fm.ref, fm.spec.pod):
+        raise InvalidSpec(conflicts)
+    return fm
 
 
 def decide_pass(given: PassInput, failure: Failure | None = None) -> Plan:

@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from model_server.app import create_app
+from model_server.contract import REVISION_HEADER
 from model_server.dataplane import DataPlane
 from model_server.metrics import Metrics
 from model_server.settings import ServerSettings
@@ -380,3 +381,65 @@ async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+# --- which revision answered -------------------------------------------------------------
+def _forecast_body(tiny_model: TrainResult) -> dict[str, object]:
+    return {"instances": [dict(zip(tiny_model.feature_names, rows(1)[0], strict=True))]}
+
+
+async def test_an_infer_answer_names_its_revision(auth: dict[str, str], serve: Serve) -> None:
+    client = await serve(revision="5d8f7c2a1b")
+    response = await client.post(INFER, json=infer_body(rows(2)), headers=auth)
+    assert response.status_code == 200, response.text
+    assert response.headers[REVISION_HEADER] == "5d8f7c2a1b"
+
+
+async def test_a_forecast_answer_names_its_revision(
+    auth: dict[str, str], serve: Serve, tiny_model: TrainResult
+) -> None:
+    client = await serve(revision="a41e02c3d4")
+    response = await client.post("/v1/forecast", json=_forecast_body(tiny_model), headers=auth)
+    assert response.status_code == 200, response.text
+    assert response.headers[REVISION_HEADER] == "a41e02c3d4"
+
+
+@pytest.mark.parametrize(
+    ("path", "settings", "headers", "status"),
+    [
+        (INFER, {"fault_error_rate": 1.0}, True, 500),  # a canary made bad
+        ("/v1/forecast", {"fault_error_rate": 1.0}, True, 500),
+        (INFER, {}, False, 401),
+        ("/v1/forecast", {}, False, 401),
+        ("/v2/models/other/infer", {}, True, 404),
+    ],
+    ids=["infer-fault", "forecast-fault", "infer-401", "forecast-401", "infer-404"],
+)
+async def test_an_inference_error_names_its_revision_too(
+    auth: dict[str, str],
+    serve: Serve,
+    tiny_model: TrainResult,
+    path: str,
+    settings: dict[str, object],
+    headers: bool,
+    status: int,
+) -> None:
+    client = await serve(revision="bad0000000", **settings)
+    body = infer_body(rows(1)) if "infer" in path else _forecast_body(tiny_model)
+    response = await client.post(path, json=body, headers=auth if headers else {})
+    assert response.status_code == status, response.text
+    assert response.headers[REVISION_HEADER] == "bad0000000"
+
+
+async def test_other_routes_carry_no_revision_header(auth: dict[str, str], serve: Serve) -> None:
+    client = await serve(revision="r1")
+    for path in ("/v2/health/ready", "/v2", "/v2/models/forecast", "/metrics"):
+        response = await client.get(path, headers=auth)
+        assert response.status_code == 200 and REVISION_HEADER not in response.headers, path
+
+
+async def test_openapi_documents_the_revision_header(serve: Serve) -> None:
+    document = (await (await serve()).get("/openapi.json")).json()
+    for path in ("/v2/models/{name}/infer", "/v1/forecast"):
+        ok = document["paths"][path]["post"]["responses"]["200"]
+        assert REVISION_HEADER in ok["headers"], path
