@@ -77,6 +77,10 @@ def build_deployment(
     }
 
 
+PRE_STOP_SECONDS = 5
+"""How long a stopping model server keeps serving before SIGTERM (within the 30 s grace)."""
+
+
 def build_pod_spec(
     owner: ObjectRef, inputs: PodInputs, *, revision: str, pod_uid: int
 ) -> dict[str, Any]:
@@ -114,6 +118,10 @@ def build_server_container(owner: ObjectRef, inputs: PodInputs, *, revision: str
         "startupProbe": _probe(contract.LIVE_PATH, period=2, failures=90),
         "livenessProbe": _probe(contract.LIVE_PATH, period=10, failures=3),
         "readinessProbe": _probe(contract.READY_PATH, period=5, failures=3),
+        # Keep serving while the endpoint removal reaches every kube-proxy (and mesh, and
+        # load balancer): without it a connection routed in that window to a pod already
+        # gone times out. The kubelet's own sleep: no shell or binary needed in the image.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }

@@ -199,3 +199,14 @@ def _env(manifest: dict[str, Any], via: str = "") -> dict[str, Any]:
     spec = manifest["spec"]["jobTemplate"]["spec"] if via else manifest["spec"]
     (container,) = spec["template"]["spec"]["containers"]
     return {v["name"]: v.get("value", v.get("valueFrom")) for v in container["env"]}
+
+
+def test_a_stopping_model_server_keeps_serving_while_its_endpoint_is_removed(parse):
+    """preStop sleeps (the kubelet's own action: the image needs no shell) before SIGTERM,
+    within the grace period, so no connection is routed to a pod that is already gone
+    (measured on the real node: a canary promotion under load lost a connection without it)."""
+    pod = children_of(parse(example("production")))["Deployment"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert 0 < sleep < pod["terminationGracePeriodSeconds"]
+    assert "exec" not in container["lifecycle"]["preStop"]
