@@ -53,6 +53,13 @@ ADMIN_GROUP = "system:masters"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 
 
+class KubectlError(subprocess.CalledProcessError):
+    """kubectl failed; unlike its base class, the message says what kubectl said."""
+
+    def __str__(self) -> str:
+        return f"kubectl {' '.join(self.cmd[3:])} failed ({self.returncode}): {self.stderr.strip()}"
+
+
 class ClusterError(RuntimeError):
     """The control plane could not be started or is not healthy; the message says why."""
 
@@ -191,7 +198,9 @@ class LocalCluster:
     def kubectl(
         self, *args: str, kubeconfig: Path | None = None, input: str | None = None, check=True
     ) -> subprocess.CompletedProcess:
-        return subprocess.run(
+        """kubectl as admin (or with `kubeconfig`); with `check`, a failure raises
+        `KubectlError`, whose message carries kubectl's own."""
+        done = subprocess.run(
             [
                 str(self.binary("kubectl")),
                 "--kubeconfig",
@@ -201,9 +210,11 @@ class LocalCluster:
             input=input,
             capture_output=True,
             text=True,
-            check=check,
             timeout=120,
         )
+        if check and done.returncode:
+            raise KubectlError(done.returncode, done.args, done.stdout, done.stderr)
+        return done
 
     # --- lifecycle --------------------------------------------------------------------
     def is_running(self) -> bool:

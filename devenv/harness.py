@@ -74,8 +74,11 @@ def forecastmodel(name: str, spec: Mapping[str, Any], **metadata: Any) -> dict[s
     }
 
 
-def revision_of(manifest: Mapping[str, Any], namespace: str | None = None) -> str:
-    """The revision the operator computes for `manifest`: the same function, same defaults."""
+def revision_of(
+    manifest: Mapping[str, Any], namespace: str | None = None, **operator_settings: Any
+) -> str:
+    """The revision the operator computes for `manifest`: the same function, same defaults
+    (`operator_settings` as the operator under test has them, e.g. server_image=...)."""
     from forecastops.kube.revision import compute_revision
     from forecastops.runtime.config import OperatorSettings
     from forecastops.spec import parse_forecastmodel
@@ -84,7 +87,7 @@ def revision_of(manifest: Mapping[str, Any], namespace: str | None = None) -> st
     if namespace is not None:
         meta["namespace"] = namespace
     parsed = parse_forecastmodel(
-        {**manifest, "metadata": meta}, OperatorSettings().server_defaults()
+        {**manifest, "metadata": meta}, OperatorSettings(**operator_settings).server_defaults()
     )
     return compute_revision(parsed.spec.pod)
 
